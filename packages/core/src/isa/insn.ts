@@ -253,8 +253,12 @@ export function reservedFieldsProblem(insn: Insn, form: InsnForm | undefined = c
   switch (form.kind) {
     case 'alu':
       if (form.name === 'neg') return used(insn.src !== 0 || insn.off !== 0 || insn.imm !== 0, 'src, off and imm');
-      if (form.useImm) return used(insn.src !== 0 || (insn.off !== 0 && !['sdiv', 'smod'].includes(form.name)), 'src/off');
-      return used(insn.imm !== 0, 'imm');
+      {
+        // off selects sdiv/smod (1) and movsx (8/16/32); for every other operation it is reserved.
+        const offUsed = form.name === 'sdiv' || form.name === 'smod' || form.name === 'movsx';
+        if (form.useImm) return used(insn.src !== 0 || (insn.off !== 0 && !offUsed), 'src/off');
+        return used(insn.imm !== 0 || (insn.off !== 0 && !offUsed), 'imm/off');
+      }
     case 'end': return used(insn.src !== 0 || insn.off !== 0, 'src/off');
     case 'ja': return used(insn.src !== 0 || insn.dst !== 0 || (form.long ? insn.off !== 0 : insn.imm !== 0), 'dst/src and the unused offset field');
     case 'jcond': return used(form.useImm && insn.src !== 0, 'src');

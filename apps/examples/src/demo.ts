@@ -1,0 +1,1 @@
+console.log("tsbpf demo: coming up");
