@@ -1,3 +1,15 @@
 export * from './errors.js';
 export * from './isa/opcodes.js';
 export * from './isa/insn.js';
+export { make } from './isa/make.js';
+export * from './uapi/helper-ids.js';
+export type { AssembledProgram } from './asm/common.js';
+export { assembleLlvm, type LlvmAsmOptions, type LlvmAssembledProgram, type AsmRelocation } from './asm/llvm.js';
+export { assembleUbpf, type UbpfAsmOptions } from './asm/ubpf.js';
+export { rawSlotInsn, rawSlotWord } from './asm/raw.js';
+export { assemble, disassemble, detectSyntax, type AsmSyntax, type AssembleOptions, type DisassembleOptions } from './asm/index.js';
+export { disassembleLlvm, formatInsnLlvm, type LlvmDisasmOptions } from './disasm/llvm.js';
+export { disassembleUbpf, formatInsnUbpf } from './disasm/ubpf.js';
+export type { DisasmOptions } from './disasm/common.js';
+export { objdumpListing, type ObjdumpOptions } from './disasm/objdump.js';
+export { parseConformanceData, type ConformanceTest } from './conformance.js';

@@ -1,0 +1,81 @@
+import { rawSlotWord } from '../asm/raw.js';
+import { branchOffset, classify, reservedFieldsProblem, slotIndexes, type Insn, type InsnForm } from '../isa/insn.js';
+import { Opcode } from '../isa/opcodes.js';
+
+/** Options shared by the disassemblers. */
+export interface DisasmOptions {
+  /** Print jump and local-call targets as generated labels (`L5:`) instead of `+N`. */
+  labels?: boolean;
+}
+
+/** How a syntax prints one instruction; `target` is a label name or `undefined` for `+N` form. */
+export type InsnFormatter = (insn: Insn, form: InsnForm, target: string | undefined) => string | undefined;
+
+/** `.quad 0x...` lines that reproduce an instruction's bytes exactly. */
+export function rawLines(insn: Insn, why: string, comment: string): string[] {
+  const first = `.quad 0x${rawSlotWord(insn).toString(16).padStart(16, '0')} ${comment} ${why}`;
+  if (!insn.wide) return [first];
+  const head = insn.wide.head >>> 0;
+  const second = rawSlotWord({ op: head & 0xff, dst: (head >>> 8) & 0xf, src: (head >>> 12) & 0xf, off: (head >>> 16) << 16 >> 16, imm: insn.wide.imm });
+  return [first, `.quad 0x${second.toString(16).padStart(16, '0')} ${comment} second slot of lddw`];
+}
+
+/**
+ * Why an instruction cannot be printed as text that assembles back to the same bytes, or
+ * `undefined` when it can.
+ */
+export function unprintableReason(insn: Insn, form: InsnForm | undefined): string | undefined {
+  if (!form) {
+    if (insn.op === Opcode.LDDW && !insn.wide) return 'lddw without its second slot';
+    return `opcode 0x${insn.op.toString(16).padStart(2, '0')} is not an eBPF instruction`;
+  }
+  const problem = reservedFieldsProblem(insn, form);
+  if (problem) return `reserved field set (${problem})`;
+  if (insn.dst > 10 || insn.src > 10) return `register r${Math.max(insn.dst, insn.src)} does not exist`;
+  return undefined;
+}
+
+/** Prints a whole program with a per-syntax formatter, adding labels when asked. */
+export function disassembleWith(
+  insns: readonly Insn[],
+  format: InsnFormatter,
+  options: DisasmOptions,
+  comment: string,
+): string {
+  const slots = slotIndexes(insns);
+  const total = insns.length === 0 ? 0 : slots[insns.length - 1] + (insns[insns.length - 1].wide ? 2 : 1);
+  const labelAt = new Map<number, string>();
+  const targets: (string | undefined)[] = [];
+  const slotSet = new Set(slots);
+  insns.forEach((insn, i) => {
+    const form = classify(insn);
+    const off = branchOffset(insn, form);
+    let name: string | undefined;
+    if (options.labels && off !== undefined && !unprintableReason(insn, form)) {
+      const to = slots[i] + 1 + off;
+      if (to >= 0 && to <= total && (slotSet.has(to) || to === total)) {
+        name = labelAt.get(to) ?? `L${to}`;
+        labelAt.set(to, name);
+      }
+    }
+    targets.push(name);
+  });
+  const out: string[] = [];
+  insns.forEach((insn, i) => {
+    const label = labelAt.get(slots[i]);
+    if (label) out.push(`${label}:`);
+    const form = classify(insn);
+    const why = unprintableReason(insn, form);
+    const text = why ? undefined : format(insn, form!, targets[i]);
+    if (text === undefined) out.push(...rawLines(insn, why ?? 'has no syntax here', comment).map((l) => `  ${l}`));
+    else out.push(`  ${text}`);
+  });
+  const endLabel = labelAt.get(total);
+  if (endLabel) out.push(`${endLabel}:`);
+  return out.join('\n') + (out.length ? '\n' : '');
+}
+
+/** `+N` / `-N`. */
+export function signed(n: number): string {
+  return n >= 0 ? `+${n}` : `${n}`;
+}
