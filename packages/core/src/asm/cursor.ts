@@ -88,7 +88,7 @@ export class Cursor {
     const example = percent === 'required' ? '%r1' : opts.allow32 ? 'r1 or w1' : 'r1';
     const reg = t?.kind === 'ident' ? parseRegisterName(t.text) : undefined;
     if (!reg || (reg.is32 && !opts.allow32) || (percent === 'required' && !hadPercent)) {
-      this.fail('E_ASM_BAD_REGISTER', `expected a register such as ${example}, got ${this.describe(t)}`, t?.column ?? column);
+      this.fail('E_ASM_BAD_REGISTER', `expected a register such as ${example}, got ${this.describe(t)}`, column);
     }
     this.i++;
     return { ...reg, column };
@@ -103,14 +103,16 @@ export class Cursor {
 
   /** Reads a signed integer: an optional `+`/`-` then a number literal. */
   integer(what = 'a number'): { value: bigint; column: number } {
-    const column = this.column();
+    const signTok = this.peek();
     let sign = 1n;
     if (this.accept('-')) sign = -1n;
     else this.accept('+');
     const t = this.peek();
     const v = t?.kind === 'number' ? parseIntegerLiteral(t.text) : undefined;
-    if (v === undefined) this.fail('E_ASM_BAD_OPERAND', `expected ${what}, got ${this.describe(t)}`, t?.column ?? column);
+    if (v === undefined) this.fail('E_ASM_BAD_OPERAND', `expected ${what}, got ${this.describe(t)}`, t?.column ?? this.column());
     this.i++;
+    // Point at the sign when it is written against the number (`-8`), else at the number (`+ 8`).
+    const column = signTok !== t && signTok && signTok.column + 1 === t!.column ? signTok.column : t!.column;
     return { value: sign * v, column };
   }
 

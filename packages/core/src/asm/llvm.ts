@@ -6,7 +6,7 @@ import { helperId } from '../uapi/helper-ids.js';
 import { AsmBuilder, fit64, fitSigned, parseIntegerLiteral, type AssembledProgram } from './common.js';
 import { Cursor, type RegOperand } from './cursor.js';
 import { stripComment, tokenize, type Token } from './lexer.js';
-import { parseRawSlot } from './raw.js';
+import { parseRawSlot, rawSlotInsn } from './raw.js';
 
 /** Options of {@link assembleLlvm}. */
 export interface LlvmAsmOptions {
@@ -123,7 +123,8 @@ function preprocess(source: string, options: LlvmAsmOptions, b: AsmBuilder, dept
  * labels, `call bpf_map_lookup_elem`), plus `.include`, `.ifdef`/`.else`/`.endif` and `.quad`.
  * The kernel's pseudo `lddw` forms are written `r1 = map_fd(3) ll`, `r1 = map_value(3, 16) ll`,
  * `r1 = btf_id(7) ll`, `r1 = func(+5) ll`, `r1 = map_idx(0) ll`, `r1 = map_idx_value(0, 8) ll`, and
- * kfunc calls `call kfunc(1234)`.
+ * kfunc calls `call kfunc(1234)`, bpf-to-bpf calls `call LABEL` or, as the kernel prints them,
+ * `call pc+5`.
  *
  * @throws AsmError with the line and column of the first problem.
  * @example
@@ -265,8 +266,27 @@ class LineParser {
       this.b.emit(parseRawSlot(c, this.b), this.line);
       return c.expectEnd();
     }
+    if (t.text === '.byte') return this.bytes(t);
     if (IGNORED_DIRECTIVES.has(t.text)) return;
-    c.fail('E_ASM_DIRECTIVE', `unsupported directive '${t.text}' (supported: .include, .ifdef, .ifndef, .else, .endif, .quad)`, t.column);
+    c.fail('E_ASM_DIRECTIVE', `unsupported directive '${t.text}' (supported: .include, .ifdef, .ifndef, .else, .endif, .quad, .byte)`, t.column);
+  }
+
+  /** `.byte b0, b1, ...`: whole 8-byte slots given byte by byte. */
+  private bytes(t: Token): void {
+    const c = this.c;
+    const bytes: number[] = [];
+    do {
+      const v = c.integer('a byte value');
+      if (v.value < -128n || v.value > 255n) c.fail('E_ASM_RANGE', `.byte value ${v.value} does not fit in a byte`, v.column);
+      bytes.push(Number(v.value) & 0xff);
+    } while (c.accept(','));
+    c.expectEnd();
+    if (bytes.length % 8 !== 0) c.fail('E_ASM_DIRECTIVE', `.byte must give whole 8-byte instruction slots, got ${bytes.length} bytes`, t.column);
+    for (let i = 0; i < bytes.length; i += 8) {
+      let word = 0n;
+      for (let j = 7; j >= 0; j--) word = (word << 8n) | BigInt(bytes[i + j]);
+      this.b.emit(rawSlotInsn(word), this.line);
+    }
   }
 
   private call(): void {
@@ -279,6 +299,11 @@ class LineParser {
       c.expect(')', "')'");
       return this.emit(make.call('kfunc', id));
     }
+    // `call pc+N`: a bpf-to-bpf call by relative offset, as the kernel's verifier log prints it.
+    if (t?.kind === 'ident' && t.text === 'pc' && (c.peek(1)?.text === '+' || c.peek(1)?.text === '-')) {
+      c.next();
+      return this.emitJump(make.call('local', 0), 'imm');
+    }
     if (t?.kind === 'ident') {
       if (this.labels.has(t.text)) return this.emitJump(make.call('local', 0), 'imm');
       const id = this.resolveHelper(t.text);
@@ -286,7 +311,6 @@ class LineParser {
       c.next();
       return this.emit(make.call('helper', id));
     }
-    if (t?.text === '+' || t?.text === '-') return this.emitJump(make.call('local', 0), 'imm');
     this.emit(make.call('helper', this.imm32('a helper number or name, or a label')));
   }
 

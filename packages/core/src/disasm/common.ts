@@ -31,7 +31,42 @@ export function unprintableReason(insn: Insn, form: InsnForm | undefined): strin
   }
   const problem = reservedFieldsProblem(insn, form);
   if (problem) return `reserved field set (${problem})`;
+  const unused = unusedFieldSet(insn, form);
+  if (unused) return `${unused} is set but unused by this instruction`;
   if (insn.dst > 10 || insn.src > 10) return `register r${Math.max(insn.dst, insn.src)} does not exist`;
+  return undefined;
+}
+
+/**
+ * Names a field that the instruction's text form cannot show because the form does not use it,
+ * so that such an instruction is printed as raw bytes instead of losing the field.
+ */
+export function unusedFieldSet(insn: Insn, form: InsnForm): string | undefined {
+  const used = { dst: false, src: false, off: false, imm: false };
+  switch (form.kind) {
+    case 'alu':
+      used.dst = true;
+      used.src = !form.useImm;
+      used.imm = form.useImm && form.name !== 'neg';
+      used.off = form.name === 'sdiv' || form.name === 'smod' || form.name === 'movsx';
+      break;
+    case 'end': used.dst = used.imm = true; break;
+    case 'addr_space_cast': used.dst = used.src = used.off = used.imm = true; break;
+    case 'ja': used[form.long ? 'imm' : 'off'] = true; break;
+    case 'jcond': used.dst = used.off = true; used[form.useImm ? 'imm' : 'src'] = true; break;
+    case 'may_goto': used.off = true; break;
+    case 'call': used.src = used.imm = true; break;
+    case 'callx': used.dst = true; break;
+    case 'exit': break;
+    case 'lddw': used.dst = used.src = used.imm = true; break;
+    case 'ld_abs': used.imm = true; break;
+    case 'ld_ind': used.src = used.imm = true; break;
+    case 'ldx': case 'stx': used.dst = used.src = used.off = true; break;
+    case 'st': used.dst = used.off = used.imm = true; break;
+    case 'atomic': used.dst = used.src = used.off = used.imm = true; break;
+  }
+  for (const f of ['dst', 'src', 'off', 'imm'] as const) if (!used[f] && insn[f] !== 0) return f;
+  if (insn.wide && insn.wide.head !== 0) return 'the second slot head';
   return undefined;
 }
 

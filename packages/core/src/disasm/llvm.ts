@@ -56,7 +56,7 @@ function formatForm(insn: Insn, form: InsnForm, target: string | undefined, opti
       return `if ${p}${dst} ${CONDS[form.name]} ${rhs} goto ${target ?? signed(off)}`;
     }
     case 'call':
-      if (form.target === 'local') return `call ${target ?? signed(imm)}`;
+      if (form.target === 'local') return `call ${target ?? `pc${signed(imm)}`}`;
       if (form.target === 'kfunc') return `call kfunc(${imm})`;
       return `call ${options.helperNames?.(imm) ?? imm}`;
     case 'callx':
