@@ -1,0 +1,102 @@
+import type { Insn } from './isa/insn.js';
+import type { AttachType } from './uapi/attach-types.js';
+import type { MapType } from './uapi/map-types.js';
+import type { ProgType } from './uapi/prog-types.js';
+
+/**
+ * What a map is made of, in libbpf's terms (`bpf_map_create` options). The same spec creates a map
+ * on any backend: a real kernel map on `kernel`, a guest-memory map on the user-space backends.
+ */
+export interface MapSpec {
+  /** Map type, kernel numbering. */
+  type: MapType;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  /** `BPF_F_*` map flags. */
+  flags?: number;
+  /** Name (the kernel keeps the first 15 bytes). */
+  name?: string;
+  /** Inner map for map-in-map types. */
+  innerMap?: MapSpec;
+}
+
+/** A map as a backend holds it: a descriptor programs reference with `lddw rX, map_fd`. */
+export interface BackendMap {
+  /** The descriptor to put in a `BPF_PSEUDO_MAP_FD` lddw (a real fd on the kernel). */
+  readonly fd: number;
+  readonly spec: Readonly<MapSpec>;
+  /** The value for `key`, or `undefined` when there is none (`ENOENT`). */
+  lookup(key: Uint8Array): Uint8Array | undefined;
+  /** Inserts or replaces; `flags` is `BPF_ANY`, `BPF_NOEXIST` or `BPF_EXIST` (and `BPF_F_LOCK`). */
+  update(key: Uint8Array, value: Uint8Array, flags?: number): void;
+  /** Deletes `key`; throws when it is absent (`ENOENT`). */
+  delete(key: Uint8Array): void;
+  /** The key after `key` (the first key without one), or `undefined` at the end. */
+  nextKey(key?: Uint8Array): Uint8Array | undefined;
+  /** Releases the map. */
+  close(): void;
+}
+
+/** A program ready to be loaded: instructions plus what the kernel's `BPF_PROG_LOAD` needs. */
+export interface ProgramSpec {
+  insns: readonly Insn[];
+  progType: ProgType;
+  expectedAttachType?: AttachType;
+  /** `"GPL"` unless said otherwise: GPL-only helpers need a GPL-compatible license. */
+  license?: string;
+  /** Program name (the kernel keeps the first 15 bytes). */
+  name?: string;
+  /** `BPF_F_*` program load flags. */
+  flags?: number;
+  /** Verifier log level when loading (the log is always captured on failure). */
+  logLevel?: number;
+}
+
+/** Options of {@link LoadedProgram.testRun}, as the kernel's `BPF_PROG_TEST_RUN` takes them. */
+export interface TestRunOptions {
+  /** Packet data (`data_in`). */
+  data?: Uint8Array;
+  /** Context (`ctx_in`), for program types that accept one. */
+  ctx?: Uint8Array;
+  /** Runs in a row; the reported duration is the mean per run. */
+  repeat?: number;
+  /** Bytes to reserve for `data_out` (default: the input size). */
+  dataSizeOut?: number;
+}
+
+/** What one test run returns. */
+export interface TestRunResult {
+  /** r0 at exit. The kernel reports 32 bits; user-space backends report all 64. */
+  retval: bigint;
+  /** Mean nanoseconds per run as the backend measured it (the kernel's own `duration`). */
+  durationNs?: number;
+  /** Packet data after the run. */
+  dataOut?: Uint8Array;
+  /** Context after the run. */
+  ctxOut?: Uint8Array;
+}
+
+/** A loaded program. */
+export interface LoadedProgram {
+  readonly name: string;
+  /** The verifier log, when one was asked for. */
+  readonly log: string;
+  /** Runs the program once (or `repeat` times) on the given input. */
+  testRun(options?: TestRunOptions): TestRunResult;
+  /** Unloads the program. */
+  close(): void;
+}
+
+/**
+ * An execution backend: the interpreter, the WebAssembly JIT, the real kernel, or one of your own.
+ * The backend test suite runs unchanged against anything that implements this.
+ */
+export interface Backend {
+  /** Short name used by the CLI and the benchmarks: `interp`, `jit-wasm`, `kernel`. */
+  readonly name: string;
+  createMap(spec: MapSpec): BackendMap;
+  load(spec: ProgramSpec): LoadedProgram;
+  /** Releases everything the backend created. */
+  close(): void;
+}
