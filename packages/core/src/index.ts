@@ -14,3 +14,4 @@ export { disassembleUbpf, formatInsnUbpf } from './disasm/ubpf.js';
 export type { DisasmOptions } from './disasm/common.js';
 export { objdumpListing, type ObjdumpOptions } from './disasm/objdump.js';
 export { parseConformanceData, type ConformanceTest } from './conformance.js';
+export * from './builder/index.js';

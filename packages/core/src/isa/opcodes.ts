@@ -127,7 +127,7 @@ export const Opcode = {
 
 /** Number of general-purpose registers: r0..r10 (r10 is the read-only frame pointer). */
 export const REGISTER_COUNT = 11;
-/** The frame pointer register. */
-export const R10 = 10;
+/** The frame pointer register (r10), read-only. */
+export const FRAME_POINTER = 10;
 /** Size of one eBPF stack frame in bytes. */
 export const STACK_SIZE = 512;
