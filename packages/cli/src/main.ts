@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { register as registerAsm } from './commands/asm.js';
+import { register as registerDisasm } from './commands/disasm.js';
+import { formatError } from './format.js';
+import { CliExit, ReportedError, processIo, type CliIo } from './io.js';
+
+/** Every subcommand registers itself here; later issues add run, verify, bench, conformance-plugin. */
+const COMMANDS = [registerAsm, registerDisasm];
+
+/** The CLI program, with its subcommands. */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('tsbpf')
+    .description('tsbpf: an eBPF SDK in TypeScript (assembler, disassembler; more with each release)')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
+  for (const reg of COMMANDS) reg(program, io);
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
+  return program;
+}
+
+/**
+ * Runs the CLI with `argv` (without the node and script paths) and returns the exit code:
+ * 0 success, 1 bad input (typed error printed), 2 usage.
+ */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof CliExit) {
+      io.stderr(formatError('', e));
+      return e.exitCode;
+    }
+    io.stderr(e instanceof ReportedError ? e.text : formatError('tsbpf', e));
+    return 1;
+  }
+}
