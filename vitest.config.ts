@@ -5,6 +5,7 @@ import { packageAliases } from './vitest.shared.js';
 // (which runs `vitest run --project @tsbpf/core` from the root) runs only its own tests.
 export default defineConfig({
   test: {
+    reporters: ['default', './vitest.summary.ts'],
     projects: ['packages/*/vitest.config.ts', 'apps/*/vitest.config.ts'],
   },
   resolve: { alias: packageAliases() },
