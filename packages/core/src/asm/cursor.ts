@@ -1,6 +1,7 @@
 import type { AsmErrorCode } from '../errors.js';
 import type { AsmBuilder } from './common.js';
-import { parseIntegerLiteral } from './common.js';
+import { fitSigned, parseIntegerLiteral } from './common.js';
+import type { Insn } from '../isa/insn.js';
 import type { Token } from './lexer.js';
 
 /** A register operand: its number and whether it was written as a 32-bit `wN` (LLVM syntax). */
@@ -114,6 +115,25 @@ export class Cursor {
     // Point at the sign when it is written against the number (`-8`), else at the number (`+ 8`).
     const column = signTok !== t && signTok && signTok.column + 1 === t!.column ? signTok.column : t!.column;
     return { value: sign * v, column };
+  }
+
+  /**
+   * Reads a jump target (a label, or `+N`/`-N` slots) and emits `insn` with it in `field`: the
+   * offset directly, or a label reference the builder resolves at the end.
+   */
+  emitJump(insn: Insn, field: 'off' | 'imm'): void {
+    const t = this.peek();
+    if (t?.kind === 'ident') {
+      this.i++;
+      this.builder.emit(insn, this.line, { name: t.text, field, pos: { line: this.line, column: t.column } });
+    } else if (this.atInteger()) {
+      const v = this.integer('a jump offset');
+      const value = fitSigned(v.value, field === 'off' ? 16 : 32, { line: this.line, column: v.column }, this.builder, 'jump offset');
+      this.builder.emit({ ...insn, [field]: value }, this.line);
+    } else {
+      this.fail('E_ASM_BAD_OPERAND', `expected a label or an offset such as +2, got ${this.describe(t)}`);
+    }
+    this.expectEnd();
   }
 
   /** Whether an integer (possibly signed) comes next. */

@@ -216,26 +216,8 @@ class LineParser {
     return ty;
   }
 
-  /** A jump target: label, or `+N`/`-N`. */
-  private target(field: 'off' | 'imm'): { value: number; label?: string; column: number } {
-    const c = this.c;
-    const t = c.peek();
-    if (t?.kind === 'ident') {
-      c.next();
-      return { value: 0, label: t.text, column: t.column };
-    }
-    if (c.atInteger()) {
-      const v = c.integer('a jump offset');
-      return { value: fitSigned(v.value, field === 'off' ? 16 : 32, { line: this.line, column: v.column }, this.b, 'jump offset'), column: v.column };
-    }
-    return c.fail('E_ASM_BAD_OPERAND', `expected a label or an offset such as +2, got ${c.describe(t)}`);
-  }
-
   private emitJump(insn: Insn, field: 'off' | 'imm'): void {
-    const t = this.target(field);
-    if (t.label !== undefined) this.b.emit(insn, this.line, { name: t.label, field, pos: { line: this.line, column: t.column } });
-    else this.b.emit({ ...insn, [field]: t.value }, this.line);
-    this.c.expectEnd();
+    this.c.emitJump(insn, field);
   }
 
   statement(): void {

@@ -78,25 +78,6 @@ function memOperand(c: Cursor, b: AsmBuilder): { reg: number; off: number } {
   return { reg: r, off };
 }
 
-/** A jump target: a label, or `+N`/`-N` slots. */
-function target(c: Cursor, b: AsmBuilder, lineNo: number, field: 'off' | 'imm'): { value: number; label?: string; column: number } {
-  const t = c.peek();
-  if (t?.kind === 'ident') {
-    c.next();
-    return { value: 0, label: t.text, column: t.column };
-  }
-  if (c.atInteger()) {
-    const v = c.integer('a jump offset');
-    return { value: fitSigned(v.value, field === 'off' ? 16 : 32, { line: lineNo, column: v.column }, b, 'jump offset'), column: v.column };
-  }
-  return c.fail('E_ASM_BAD_OPERAND', `expected a label or an offset such as +2, got ${c.describe(t)}`);
-}
-
-function emitJump(b: AsmBuilder, insn: Insn, lineNo: number, tgt: { value: number; label?: string; column: number }, field: 'off' | 'imm'): void {
-  if (tgt.label !== undefined) b.emit(insn, lineNo, { name: tgt.label, field, pos: { line: lineNo, column: tgt.column } });
-  else b.emit({ ...insn, [field]: tgt.value }, lineNo);
-}
-
 function parseInstruction(c: Cursor, b: AsmBuilder, lineNo: number, resolveHelper: (n: string) => number | undefined): void {
   const mt = c.peek()!;
   if (mt.kind !== 'ident') c.fail('E_ASM_SYNTAX', `expected an instruction mnemonic, got ${c.describe(mt)}`);
@@ -192,8 +173,7 @@ function parseInstruction(c: Cursor, b: AsmBuilder, lineNo: number, resolveHelpe
   if (m === 'ja' || m === 'ja32') {
     const long = m === 'ja32';
     const field = long ? 'imm' : 'off';
-    emitJump(b, make.ja(0, long), lineNo, target(c, b, lineNo, field), field);
-    c.expectEnd();
+    c.emitJump(make.ja(0, long), field);
     return;
   }
   const jmp = /^([a-z]+?)(32)?$/.exec(m);
@@ -206,8 +186,7 @@ function parseInstruction(c: Cursor, b: AsmBuilder, lineNo: number, resolveHelpe
     if (c.atRegister(true)) insn = make.jcond(name, is32, dst, reg(c), 0, 0);
     else insn = make.jcond(name, is32, dst, undefined, imm32(c, b, 'a register or an immediate'), 0);
     c.expect(',', "',' then a jump target");
-    emitJump(b, insn, lineNo, target(c, b, lineNo, 'off'), 'off');
-    c.expectEnd();
+    c.emitJump(insn, 'off');
     return;
   }
   if (m === 'exit') {
@@ -219,7 +198,8 @@ function parseInstruction(c: Cursor, b: AsmBuilder, lineNo: number, resolveHelpe
   if (m === 'call') {
     if (c.peek()?.text === 'local') {
       c.next();
-      emitJump(b, make.call('local', 0), lineNo, target(c, b, lineNo, 'imm'), 'imm');
+      c.emitJump(make.call('local', 0), 'imm');
+      return;
     } else if (c.atRegister(true)) {
       b.emit(make.callx(reg(c)), lineNo);
     } else if (c.peek()?.kind === 'ident') {
