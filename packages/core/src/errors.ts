@@ -82,3 +82,56 @@ export class NotSupportedError extends TsbpfError {
     this.alternatives = options.alternatives ?? [];
   }
 }
+
+/** Kernel errno names and numbers used across the SDK (Linux x86-64/arm64 values). */
+export const Errno = {
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, E2BIG: 7, EBADF: 9, EAGAIN: 11, ENOMEM: 12,
+  EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, ENOSPC: 28, ERANGE: 34,
+  ENOSYS: 38, EOPNOTSUPP: 95, ENOTSUPP: 524,
+} as const;
+
+/** The name of an errno number (`'ENOENT'` for 2), or `E<n>` when it has none here. */
+export function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(Errno)) if (value === errno) return name;
+  return `E${errno}`;
+}
+
+/** A map operation failed; `errno` is the kernel's (`ENOENT`, `EEXIST`, `E2BIG`, `EINVAL`, ...). */
+export class MapError extends TsbpfError {
+  /** Positive errno, as the kernel returns it negated. */
+  readonly errno: number;
+
+  constructor(errno: number, message: string, options?: { cause?: unknown }) {
+    super(errnoName(errno), message, options);
+    this.errno = errno;
+  }
+}
+
+/** The verifier rejected a program; `log` is its full log, `insn` the failing instruction when known. */
+export class VerifierError extends TsbpfError {
+  /** The verifier log as it printed it. */
+  readonly log: string;
+  /** Index of the instruction the verifier stopped at, when the log says. */
+  readonly insn?: number;
+  /** The errno of the load (`EACCES` for a rejection, `EINVAL` for a malformed program). */
+  readonly errno: number;
+
+  constructor(message: string, log: string, errno: number, insn?: number) {
+    super('E_VERIFIER', message);
+    this.log = log;
+    this.errno = errno;
+    this.insn = insn;
+  }
+}
+
+/** A system call failed (kernel backend); `code` is the errno name, `syscall` the call. */
+export class SyscallError extends TsbpfError {
+  readonly errno: number;
+  readonly syscall: string;
+
+  constructor(syscall: string, errno: number, message?: string, options?: { cause?: unknown }) {
+    super(errnoName(errno), message ?? `${syscall} failed: ${errnoName(errno)}`, options);
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}

@@ -1,0 +1,119 @@
+import {
+  AttachType, NotSupportedError, ProgType, SyscallError, VerifierError, encode, progTypeName,
+  type LoadedProgram, type ProgramSpec, type TestRunOptions, type TestRunResult,
+} from '@tsbpf/core';
+import { native } from './native.js';
+import { BpfCmd, TestRunOut, progLoadAttr, testRunAttr } from './sys/bpf-attr.js';
+
+/** Extra load options the kernel takes beyond {@link ProgramSpec}. */
+export interface KernelLoadOptions {
+  /** `attach_btf_id` (tp_btf, fentry): a type id in vmlinux BTF. */
+  attachBtfId?: number;
+  /** Bytes for the verifier log (grown automatically up to 64 MiB when it does not fit). */
+  logSize?: number;
+}
+
+/** Instruction index the kernel's log names last (`123: (85) call ...`). */
+function lastInsnInLog(log: string): number | undefined {
+  const matches = [...log.matchAll(/^(\d+): \(/gm)];
+  return matches.length ? Number(matches[matches.length - 1][1]) : undefined;
+}
+
+function lastLine(log: string): string {
+  const lines = log.trim().split('\n').filter((l) => !/^processed \d+ insns|^verification time/.test(l));
+  return lines[lines.length - 1] ?? '';
+}
+
+/**
+ * Loads a program into the kernel (`BPF_PROG_LOAD`). On rejection the whole verifier log comes back
+ * in a {@link VerifierError}. fentry/fexit refused with EPERM and an empty log becomes a
+ * {@link NotSupportedError}.
+ */
+export function loadProgram(spec: ProgramSpec, opts: KernelLoadOptions = {}): KernelProgram {
+  const insns = encode(spec.insns);
+  const load = (logBuf: Uint8Array | null, logLevel: number) => {
+    const enc = progLoadAttr({
+      progType: spec.progType,
+      insns,
+      license: spec.license ?? 'GPL',
+      logBuf,
+      logLevel,
+      progFlags: spec.flags,
+      name: spec.name,
+      expectedAttachType: spec.expectedAttachType,
+      attachBtfId: opts.attachBtfId,
+    });
+    return native().bpf(BpfCmd.PROG_LOAD, enc.attr, enc.ptrs);
+  };
+  const wantLog = (spec.logLevel ?? 0) > 0;
+  let size = opts.logSize ?? (wantLog ? 1 << 20 : 0);
+  for (;;) {
+    const logBuf = size > 0 ? new Uint8Array(size) : null;
+    try {
+      const fd = load(logBuf, wantLog ? spec.logLevel! : 1);
+      return new KernelProgram(fd, spec, logBuf ? decodeLog(logBuf) : '');
+    } catch (e) {
+      if (!(e instanceof SyscallError)) throw e;
+      if (e.errno === 28 /* ENOSPC: log too small */ && size < 64 << 20) {
+        size = Math.max(size * 4, 1 << 20);
+        continue;
+      }
+      if (!logBuf && (e.errno === 13 || e.errno === 22 || e.errno === 7)) {
+        size = 1 << 20; // retry once with a log to explain the rejection
+        continue;
+      }
+      const log = logBuf ? decodeLog(logBuf) : '';
+      const tracing = spec.progType === ProgType.Tracing || spec.progType === ProgType.Lsm;
+      if (tracing && e.errno === 1 && log.trim() === '') {
+        const what = spec.expectedAttachType === AttachType.TraceFexit ? 'fexit' : spec.expectedAttachType === AttachType.TraceFentry ? 'fentry' : 'tracing';
+        throw new NotSupportedError(
+          `this kernel refuses ${what} programs (BPF_PROG_LOAD: EPERM with an empty verifier log: the kernel lacks BPF trampoline support or it is locked down)`,
+          { code: 'E_NOT_SUPPORTED_FENTRY', alternatives: ['tp_btf (BTF tracepoints)', 'raw tracepoints', 'tracepoint/syscalls/*', 'tracepoint/sock/inet_sock_set_state'], cause: e },
+        );
+      }
+      if (log) throw new VerifierError(`${progTypeName(spec.progType) ?? spec.progType} program rejected: ${lastLine(log)}`, log, e.errno, lastInsnInLog(log));
+      throw e;
+    }
+  }
+}
+
+function decodeLog(buf: Uint8Array): string {
+  const end = buf.indexOf(0);
+  return Buffer.from(buf.subarray(0, end < 0 ? buf.length : end)).toString('utf8');
+}
+
+/** A program loaded in the kernel. */
+export class KernelProgram implements LoadedProgram {
+  readonly name: string;
+  private closed = false;
+
+  constructor(readonly fd: number, readonly spec: ProgramSpec, readonly log: string) {
+    this.name = spec.name ?? '';
+  }
+
+  /**
+   * `BPF_PROG_TEST_RUN`: runs the program on `data` (and `ctx`) `repeat` times. The kernel reports
+   * r0 as 32 bits and the mean duration per run in nanoseconds.
+   */
+  testRun(options: TestRunOptions = {}): TestRunResult {
+    const data = options.data;
+    const dataOut = data ? new Uint8Array(Math.max(options.dataSizeOut ?? 0, data.length + 256)) : null;
+    const ctxOut = options.ctx ? new Uint8Array(options.ctx.length) : null;
+    const enc = testRunAttr({ progFd: this.fd, dataIn: data ?? null, dataOut, repeat: options.repeat ?? 1, ctxIn: options.ctx ?? null, ctxOut });
+    native().bpf(BpfCmd.PROG_TEST_RUN, enc.attr, enc.ptrs);
+    const v = new DataView(enc.attr.buffer);
+    const outLen = v.getUint32(TestRunOut.DATA_SIZE_OUT, true);
+    return {
+      retval: BigInt(v.getUint32(TestRunOut.RETVAL, true)),
+      durationNs: v.getUint32(TestRunOut.DURATION, true),
+      dataOut: dataOut ? dataOut.slice(0, outLen) : undefined,
+      ctxOut: ctxOut ? ctxOut.slice(0, v.getUint32(TestRunOut.CTX_SIZE_OUT, true)) : undefined,
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    native().close(this.fd);
+  }
+}
