@@ -6,3 +6,7 @@ export { loadNative, addonPath, type NativeApi } from './native.js';
 export { possibleCpus, onlineCpus } from './sys/cpus.js';
 export * from './sys/bpf-attr.js';
 export { KernelOracle, wrapForXdp, type OracleResult } from './oracle.js';
+export { attachTracepoint, attachRawTracepoint, attachTpBtf, attachUprobe, attachKprobe, tracepointId, tracefsRoot, type Link } from './attach.js';
+export { uprobeOffset } from './elf-symbols.js';
+export { RingBufReader } from './ringbuf.js';
+export { PerfBufReader, type PerfRecord } from './perfbuf.js';

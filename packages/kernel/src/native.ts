@@ -9,7 +9,7 @@ import type { PtrField } from './sys/bpf-attr.js';
 export interface NativeApi {
   /** `bpf(cmd, attr)`; each `ptrs` entry puts a buffer's address into `attr` for the call. */
   bpf(cmd: number, attr: Uint8Array, ptrs?: PtrField[]): number;
-  perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number;
+  perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number, ptrs?: PtrField[]): number;
   ioctl(fd: number, request: number, arg: number): number;
   close(fd: number): void;
   /** An ArrayBuffer over `mmap(fd, length, prot, flags, offset)`. */

@@ -195,6 +195,33 @@ fn finish(env: napi_env, r: R<napi_value>) -> napi_value {
 // ---------------------------------------------------------------------------------------------
 // Exported functions.
 
+/// Writes the address of each `[offset, Uint8Array | null]` of `ptrs` into `attr` at its offset;
+/// returns the offsets written, to clear after the call.
+unsafe fn patch_ptrs(env: napi_env, attr: *mut u8, attr_len: usize, ptrs: napi_value) -> R<Vec<usize>> {
+    let mut patched: Vec<usize> = Vec::new();
+    if is_nullish(env, ptrs) { return Ok(patched); }
+    let mut is_arr = false;
+    napi_is_array(env, ptrs, &mut is_arr);
+    if !is_arr { return Err(throw_type(env, "ptrs must be an array of [offset, Uint8Array | null]")); }
+    let mut n = 0u32;
+    napi_get_array_length(env, ptrs, &mut n);
+    for i in 0..n {
+        let mut pair = ptr::null_mut();
+        napi_get_element(env, ptrs, i, &mut pair);
+        let (mut offv, mut bufv) = (ptr::null_mut(), ptr::null_mut());
+        napi_get_element(env, pair, 0, &mut offv);
+        napi_get_element(env, pair, 1, &mut bufv);
+        let off = int(env, offv, "ptrs offset")?;
+        if off < 0 || off as usize + 8 > attr_len {
+            return Err(throw_type(env, &format!("ptrs offset {} is outside the {}-byte attr", off, attr_len)));
+        }
+        let addr: u64 = if is_nullish(env, bufv) { 0 } else { bytes(env, bufv, "ptrs buffer")?.0 as u64 };
+        ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), attr.add(off as usize), 8);
+        patched.push(off as usize);
+    }
+    Ok(patched)
+}
+
 /// `bpf(cmd, attr, ptrs?)`: `ptrs` is an array of `[offsetInAttr, Uint8Array | null]`; each
 /// buffer's address is written into `attr` at its offset just before the call and cleared after,
 /// so no address outlives the call and every buffer is alive (held by the arguments) meanwhile.
@@ -203,28 +230,7 @@ unsafe extern "C" fn js_bpf(env: napi_env, info: napi_callback_info) -> napi_val
     finish(env, (|| {
         let cmd = int(env, a[0], "cmd")?;
         let (attr, attr_len) = bytes(env, a[1], "attr")?;
-        let mut patched: Vec<usize> = Vec::new();
-        if !is_nullish(env, a[2]) {
-            let mut is_arr = false;
-            napi_is_array(env, a[2], &mut is_arr);
-            if !is_arr { return Err(throw_type(env, "ptrs must be an array of [offset, Uint8Array | null]")); }
-            let mut n = 0u32;
-            napi_get_array_length(env, a[2], &mut n);
-            for i in 0..n {
-                let mut pair = ptr::null_mut();
-                napi_get_element(env, a[2], i, &mut pair);
-                let (mut offv, mut bufv) = (ptr::null_mut(), ptr::null_mut());
-                napi_get_element(env, pair, 0, &mut offv);
-                napi_get_element(env, pair, 1, &mut bufv);
-                let off = int(env, offv, "ptrs offset")?;
-                if off < 0 || off as usize + 8 > attr_len {
-                    return Err(throw_type(env, &format!("ptrs offset {} is outside the {}-byte attr", off, attr_len)));
-                }
-                let addr: u64 = if is_nullish(env, bufv) { 0 } else { bytes(env, bufv, "ptrs buffer")?.0 as u64 };
-                ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), attr.add(off as usize), 8);
-                patched.push(off as usize);
-            }
-        }
+        let patched = patch_ptrs(env, attr, attr_len, a[2])?;
         let r = syscall(SYS_BPF, cmd as c_long, attr as *mut c_void, attr_len as u32);
         let e = errno();
         for off in patched { ptr::write_bytes(attr.add(off), 0, 8); }
@@ -233,17 +239,21 @@ unsafe extern "C" fn js_bpf(env: napi_env, info: napi_callback_info) -> napi_val
     })())
 }
 
-/// `perfEventOpen(attr, pid, cpu, groupFd, flags)` -> fd
+/// `perfEventOpen(attr, pid, cpu, groupFd, flags, ptrs?)` -> fd; `ptrs` as for `bpf` (uprobe and
+/// kprobe PMUs take a path or symbol name pointer in `config1`).
 unsafe extern "C" fn js_perf_event_open(env: napi_env, info: napi_callback_info) -> napi_value {
-    let a = args::<5>(env, info);
+    let a = args::<6>(env, info);
     finish(env, (|| {
-        let (attr, _) = bytes(env, a[0], "attr")?;
+        let (attr, attr_len) = bytes(env, a[0], "attr")?;
         let pid = int(env, a[1], "pid")?;
         let cpu = int(env, a[2], "cpu")?;
         let group = int(env, a[3], "groupFd")?;
         let flags = int(env, a[4], "flags")?;
+        let patched = patch_ptrs(env, attr, attr_len, a[5])?;
         let r = syscall(SYS_PERF_EVENT_OPEN, attr as *mut c_void, pid as c_int, cpu as c_int, group as c_int, flags as std::ffi::c_ulong);
-        if r < 0 { return Err(throw_errno(env, "perf_event_open", errno())); }
+        let e = errno();
+        for off in patched { ptr::write_bytes(attr.add(off), 0, 8); }
+        if r < 0 { return Err(throw_errno(env, "perf_event_open", e)); }
         Ok(number(env, r as f64))
     })())
 }
