@@ -135,3 +135,13 @@ export class SyscallError extends TsbpfError {
     this.syscall = syscall;
   }
 }
+
+/** Malformed BTF: `offset` is the byte offset of the problem in the blob. */
+export class BtfError extends TsbpfError {
+  readonly offset: number;
+
+  constructor(code: string, message: string, offset: number) {
+    super(code, `${message} (at byte ${offset})`);
+    this.offset = offset;
+  }
+}

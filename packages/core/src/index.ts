@@ -15,3 +15,4 @@ export type { DisasmOptions } from './disasm/common.js';
 export { objdumpListing, type ObjdumpOptions } from './disasm/objdump.js';
 export { parseConformanceData, type ConformanceTest } from './conformance.js';
 export * from './builder/index.js';
+export { Btf, BtfKind, type BtfType, type BtfMember, type BtfEnumValue, type BtfParam, type BtfVarSecInfo } from './btf/btf.js';

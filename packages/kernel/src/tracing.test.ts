@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MapType, NotSupportedError, ProgType, assembleLlvm } from '@tsbpf/core';
-import { attachKprobe, attachRawTracepoint, attachTracepoint, attachUprobe } from './attach.js';
+import { AttachType, MapType, NotSupportedError, ProgType, assembleLlvm } from '@tsbpf/core';
+import { kernelFuncId, tpBtfId, vmlinuxBtf } from './btf.js';
+import { attachKprobe, attachRawTracepoint, attachTpBtf, attachTracepoint, attachUprobe } from './attach.js';
 import { KernelBackend } from './backend.js';
 import { RingBufReader } from './ringbuf.js';
 import { PerfBufReader } from './perfbuf.js';
@@ -215,6 +216,104 @@ describe.skipIf(skip)('tracing on the real kernel', () => {
     const samples = reader.consume().filter((r) => r.kind === 'sample');
     expect(samples).toHaveLength(3);
     for (const s of samples) expect(s.kind === 'sample' && readU64(s.data)).toBe(BigInt(child.pid));
+  });
+
+  it('a tp_btf program (BTF id from our vmlinux BTF reader) counts sched_process_exec of the child', async () => {
+    const counts = backend.createMap({ type: MapType.Array, keySize: 4, valueSize: 8, maxEntries: 1 });
+    const child = execChain();
+    const prog = backend.load(
+      {
+        progType: ProgType.Tracing,
+        expectedAttachType: AttachType.TraceRawTp,
+        insns: assembleLlvm(`
+          call bpf_get_current_pid_tgid
+          r0 >>= 32
+          if r0 != ${child.pid} goto out
+          *(u32 *)(r10 - 4) = 0
+          r2 = r10
+          r2 += -4
+          r1 = map_fd(${counts.fd}) ll
+          call bpf_map_lookup_elem
+          if r0 == 0 goto out
+          r1 = 1
+          lock *(u64 *)(r0 + 0) += r1
+        out:
+          r0 = 0
+          exit`).insns,
+      },
+      { attachBtfId: tpBtfId('sched_process_exec') },
+    );
+    const link = attachTpBtf(prog);
+    child.go();
+    await child.done;
+    link.close();
+    expect(readU64(counts.lookup(u32(0))!)).toBe(3n);
+  });
+
+  it('struct layouts from our BTF reader match the kernel: task_struct->pid/tgid read through bpf_probe_read_kernel', async () => {
+    const btf = vmlinuxBtf();
+    const pid = btf.memberOffset('task_struct', 'pid')!;
+    const tgid = btf.memberOffset('task_struct', 'tgid')!;
+    expect(pid.size).toBe(4);
+    const out = backend.createMap({ type: MapType.Array, keySize: 4, valueSize: 8, maxEntries: 1 });
+    const child = execChain();
+    const prog = backend.load({
+      progType: ProgType.Tracepoint,
+      insns: assembleLlvm(`
+        call bpf_get_current_pid_tgid
+        r0 >>= 32
+        if r0 != ${child.pid} goto out
+        call bpf_get_current_task
+        r6 = r0
+        r1 = r10
+        r1 += -8
+        r2 = 4
+        r3 = r6
+        r3 += ${pid.offset}
+        call bpf_probe_read_kernel
+        r1 = r10
+        r1 += -4
+        r2 = 4
+        r3 = r6
+        r3 += ${tgid.offset}
+        call bpf_probe_read_kernel
+        *(u32 *)(r10 - 12) = 0
+        r2 = r10
+        r2 += -12
+        r1 = map_fd(${out.fd}) ll
+        call bpf_map_lookup_elem
+        if r0 == 0 goto out
+        r1 = *(u64 *)(r10 - 8)
+        *(u64 *)(r0 + 0) = r1
+      out:
+        r0 = 0
+        exit`).insns,
+    });
+    const link = attachTracepoint(prog, 'syscalls', 'sys_enter_execve');
+    child.go();
+    await child.done;
+    link.close();
+    const v = out.lookup(u32(0))!;
+    const dv = new DataView(v.buffer);
+    expect([dv.getUint32(0, true), dv.getUint32(4, true)]).toEqual([child.pid, child.pid]);
+  });
+
+  it('fentry: loaded and attached where the kernel allows it, NotSupportedError naming alternatives where not', () => {
+    let err: unknown;
+    try {
+      const p = backend.load(
+        { progType: ProgType.Tracing, expectedAttachType: AttachType.TraceFentry, insns: assembleLlvm('r0 = 0\nexit').insns },
+        { attachBtfId: kernelFuncId('do_sys_openat2') },
+      );
+      attachTpBtf(p).close();
+    } catch (e) {
+      err = e;
+    }
+    if (err !== undefined) {
+      expect(err).toBeInstanceOf(NotSupportedError);
+      expect((err as NotSupportedError).code).toBe('E_NOT_SUPPORTED_FENTRY');
+      expect((err as NotSupportedError).alternatives.join(' ')).toContain('tp_btf');
+    }
   });
 
   it('kprobes: attached where the kernel has them, NotSupportedError with alternatives where not', () => {
