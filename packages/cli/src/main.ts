@@ -1,16 +1,19 @@
 import { Command, CommanderError } from 'commander';
 import { register as registerAsm } from './commands/asm.js';
 import { register as registerDisasm } from './commands/disasm.js';
+import { register as registerRun } from './commands/run.js';
+import { register as registerPlugin } from './commands/conformance-plugin.js';
+import { register as registerBench } from './commands/bench.js';
 import { formatError } from './format.js';
 import { CliExit, ReportedError, processIo, type CliIo } from './io.js';
 
 /** Every subcommand registers itself here; later issues add run, verify, bench, conformance-plugin. */
-const COMMANDS = [registerAsm, registerDisasm];
+const COMMANDS = [registerAsm, registerDisasm, registerRun, registerPlugin, registerBench];
 
 /** The CLI program, with its subcommands. */
 export function buildProgram(io: CliIo): Command {
   const program = new Command('tsbpf')
-    .description('tsbpf: an eBPF SDK in TypeScript (assembler, disassembler; more with each release)')
+    .description('tsbpf: an eBPF SDK in TypeScript')
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });

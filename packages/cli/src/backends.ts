@@ -1,0 +1,30 @@
+import { KernelOracle, probe } from '@tsbpf/kernel';
+import type { Insn } from '@tsbpf/core';
+import { CliExit } from './io.js';
+
+/** A backend as the CLI uses it: run a uBPF-convention program (r1 = mem, r2 = length) once. */
+export interface CliBackend {
+  name: string;
+  run(insns: readonly Insn[], mem: Uint8Array): bigint;
+  close(): void;
+}
+
+/** Backends the CLI knows. The interpreter and the JIT join this list in their issues. */
+export const BACKEND_NAMES = ['kernel'] as const;
+
+/** Opens a backend by name, or exits with a message saying why it cannot be used here. */
+export function openBackend(name: string): CliBackend {
+  if (name !== 'kernel') throw new CliExit(`unknown backend '${name}' (available: ${BACKEND_NAMES.join(', ')})`, 2);
+  const p = probe();
+  if (!p.ok) throw new CliExit(`the kernel backend is not usable here: ${p.reason}`, 1);
+  const oracle = new KernelOracle();
+  return {
+    name,
+    run(insns, mem) {
+      const r = oracle.run(insns, { mem });
+      if (!r.accepted) throw new CliExit(`the kernel rejected the program: ${r.error}${r.log ? `\n${r.log.trimEnd()}` : ''}`, 1);
+      return r.r0;
+    },
+    close: () => oracle.close(),
+  };
+}

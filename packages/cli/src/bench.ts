@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AttachType, MapType, ProgType, PseudoLd, assembleLlvm, imm64, type Insn } from '@tsbpf/core';
+import { KernelBackend, probe } from '@tsbpf/kernel';
+
+/** One benchmark measurement (the `--json` line). */
+export interface BenchRow {
+  program: string;
+  backend: string;
+  ns_per_exec: number | null;
+  insns_per_exec: number | null;
+  runs: number;
+  note?: string;
+}
+
+/** The programs of ../shared/bench, in the README's order. */
+export const BENCH_PROGRAMS = ['null', 'alu200', 'csum1500', 'hash1000', 'loop100k', 'loop1m', 'loop1m_const'];
+
+/** `../shared/bench` beside the repository (or `TSBPF_BENCH_DIR`). */
+export function defaultBenchDir(): string {
+  return process.env.TSBPF_BENCH_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'bench');
+}
+
+/** Reference numbers from the bench README: instructions per run and the measured timings. */
+export interface BenchReference {
+  insnsPerRun: Map<string, number>;
+  /** ns per run: program -> { 'uBPF interpreter', 'uBPF x86-64 JIT', 'Linux kernel JIT' } */
+  timings: Map<string, Record<string, number>>;
+}
+
+function parseNs(cell: string): number | undefined {
+  const m = /([\d,.]+)\s*(ms|us|µs|ns)?/.exec(cell.trim());
+  if (!m) return undefined;
+  const v = Number(m[1].replace(/,/g, ''));
+  return m[2] === 'ms' ? v * 1e6 : m[2] === 'us' || m[2] === 'µs' ? v * 1e3 : v;
+}
+
+/** Reads the tables of ../shared/bench/README.md. */
+export function readBenchReference(dir: string): BenchReference {
+  const ref: BenchReference = { insnsPerRun: new Map(), timings: new Map() };
+  const file = resolve(dir, 'README.md');
+  if (!existsSync(file)) return ref;
+  let header: string[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.startsWith('|')) {
+      header = [];
+      continue;
+    }
+    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+    if (cells.every((c) => /^-+:?$|^:?-+:?$/.test(c))) continue;
+    if (header.length === 0) {
+      header = cells;
+      continue;
+    }
+    const name = cells[0].replace(/`|\.s$/g, '');
+    if (header[header.length - 1] === 'instructions per run') {
+      ref.insnsPerRun.set(name.replace(/\.s$/, ''), Number(cells[cells.length - 1].replace(/,/g, '')));
+    } else if (header[0] === 'program') {
+      const row: Record<string, number> = {};
+      header.slice(1).forEach((h, i) => {
+        const v = parseNs(cells[i + 1] ?? '');
+        if (v !== undefined) row[h.replace(/\s*\(.*$/, '')] = v;
+      });
+      ref.timings.set(name, row);
+    }
+  }
+  return ref;
+}
+
+/** Replaces hash1000's marker (`lddw 0x5a5a5a5a`) by a map reference. */
+function patchMapMarker(insns: Insn[], fd: number): Insn[] {
+  return insns.map((i) => (i.wide && imm64(i) === 0x5a5a5a5an ? { ...i, src: PseudoLd.MAP_FD, imm: fd, wide: { imm: 0, head: 0 } } : i));
+}
+
+/**
+ * Runs one benchmark program on the kernel through BPF_PROG_TEST_RUN as XDP (the `KERNEL` build
+ * of the program), with the packet as data. The kernel measures: `duration` is its mean per run.
+ */
+export function benchKernel(dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
+  const readFile = (p: string) => readFileSync(resolve(dir, p), 'utf8');
+  const backend = new KernelBackend();
+  try {
+    let insns = assembleLlvm(readFile(`${name}.s`), { readFile, defines: { KERNEL: 1 } }).insns;
+    if (name === 'hash1000') {
+      const m = backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024, name: 'bench_hash' });
+      const k = new Uint8Array(4);
+      const v = new Uint8Array(8);
+      for (let i = 0; i < 1024; i++) {
+        new DataView(k.buffer).setUint32(0, i, true);
+        new DataView(v.buffer).setBigUint64(0, BigInt(i), true);
+        m.update(k, v);
+      }
+      insns = patchMapMarker(insns, m.fd);
+    }
+    const data = new Uint8Array(readFileSync(resolve(dir, 'packet.bin')));
+    let prog;
+    try {
+      prog = backend.load({ insns, progType: ProgType.Xdp, expectedAttachType: AttachType.Xdp, name: `bench_${name}`.slice(0, 15) });
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0].replace(/^.*program rejected: /, '').slice(0, 60);
+      return { program: name, backend: 'kernel', ns_per_exec: null, insns_per_exec: ref.insnsPerRun.get(name) ?? null, runs: 0, note: `rejected: ${msg}` };
+    }
+    // Calibrate the repeat count so one measurement takes about targetMs, then take the median of 5.
+    const target = (opts.targetMs ?? 100) * 1e6;
+    const probeRun = prog.testRun({ data, repeat: 10 });
+    const repeat = Math.max(1, Math.min(10_000_000, Math.round(target / Math.max(1, probeRun.durationNs ?? 1))));
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) samples.push(prog.testRun({ data, repeat }).durationNs ?? 0);
+    samples.sort((a, b) => a - b);
+    return { program: name, backend: 'kernel', ns_per_exec: samples[2], insns_per_exec: ref.insnsPerRun.get(name) ?? null, runs: repeat * 5 };
+  } finally {
+    backend.close();
+  }
+}
+
+/** Whether a backend can run benchmarks here, or why not. */
+export function benchBackendReason(name: string): string | undefined {
+  if (name !== 'kernel') return `unknown backend '${name}'`;
+  const p = probe();
+  return p.ok ? undefined : p.reason;
+}
