@@ -3,6 +3,9 @@ import {
   AttachType, MapError, MapType, NotSupportedError, ProgType, UpdateFlags, VerifierError, assembleLlvm,
 } from '@tsbpf/core';
 import { KernelBackend } from './backend.js';
+import { KernelMap } from './map.js';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { loadNative } from './native.js';
 import { possibleCpus } from './sys/cpus.js';
 import { kernelSkipReason, openFds } from './test-support.js';
@@ -88,6 +91,23 @@ describe.skipIf(skip)('kernel maps and programs', () => {
     ];
     for (const s of specs) expect(backend.createMap(s).fd).toBeGreaterThan(2);
     expect(() => backend.createMap({ type: 9999 as MapType, keySize: 4, valueSize: 4, maxEntries: 1 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  it('pins a map in bpffs and opens it again with its spec', () => {
+    expect(existsSync('/sys/fs/bpf')).toBe(true);
+    // bpffs is where pins live; mount it as `bpftool` would when it is missing.
+    if (!readFileSync('/proc/self/mounts', 'utf8').includes(' /sys/fs/bpf bpf ')) execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
+    const path = `/sys/fs/bpf/tsbpf_test_${process.pid}`;
+    const m = backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 7, name: 'pinned' });
+    m.update(u32(5), u64(55n));
+    m.pin(path);
+    try {
+      const again = backend.own(KernelMap.fromPinned(path));
+      expect(again.spec).toMatchObject({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 7, name: 'pinned' });
+      expect(readU64(again.lookup(u32(5))!)).toBe(55n);
+    } finally {
+      unlinkSync(path);
+    }
   });
 
   it('loads a program and test-runs it, with the kernel duration', () => {

@@ -1,6 +1,6 @@
 import { MapError, MapType, SyscallError, mapTypeName, type BackendMap, type MapSpec } from '@tsbpf/core';
 import { native } from './native.js';
-import { BpfCmd, mapBatchAttr, mapCreateAttr, mapElemAttr, fdAttr } from './sys/bpf-attr.js';
+import { BpfCmd, mapBatchAttr, mapCreateAttr, mapElemAttr, fdAttr, infoByFdAttr, objPinAttr } from './sys/bpf-attr.js';
 import { possibleCpus } from './sys/cpus.js';
 
 const PERCPU = new Set<number>([MapType.PercpuArray, MapType.PercpuHash, MapType.LruPercpuHash, MapType.PercpuCgroupStorage]);
@@ -31,9 +31,13 @@ export class KernelMap implements BackendMap {
   readonly valueBytes: number;
   private closed = false;
 
-  constructor(spec: MapSpec, opts: { innerMapFd?: number } = {}) {
+  constructor(spec: MapSpec, opts: { innerMapFd?: number; fd?: number } = {}) {
     this.spec = { ...spec };
     this.valueBytes = isPerCpu(spec.type) ? Math.ceil(spec.valueSize / 8) * 8 * possibleCpus() : spec.valueSize;
+    if (opts.fd !== undefined) {
+      this.fd = opts.fd;
+      return;
+    }
     const enc = mapCreateAttr({
       mapType: spec.type,
       keySize: spec.keySize,
@@ -150,6 +154,38 @@ export class KernelMap implements BackendMap {
   freeze(): void {
     const enc = fdAttr(this.fd);
     native().bpf(BpfCmd.MAP_FREEZE, enc.attr, enc.ptrs);
+  }
+
+  /** Pins the map in bpffs (`BPF_OBJ_PIN`), so it outlives this process. */
+  pin(path: string): void {
+    const enc = objPinAttr({ path, fd: this.fd });
+    native().bpf(BpfCmd.OBJ_PIN, enc.attr, enc.ptrs);
+  }
+
+  /** Opens a map pinned in bpffs (`BPF_OBJ_GET`), reading its spec back from the kernel. */
+  static fromPinned(path: string): KernelMap {
+    const n = native();
+    const get = objPinAttr({ path });
+    const fd = n.bpf(BpfCmd.OBJ_GET, get.attr, get.ptrs);
+    try {
+      const info = new Uint8Array(88);
+      const enc = infoByFdAttr({ fd, info });
+      n.bpf(BpfCmd.OBJ_GET_INFO_BY_FD, enc.attr, enc.ptrs);
+      const v = new DataView(info.buffer);
+      const nameEnd = info.indexOf(0, 24);
+      const spec: MapSpec = {
+        type: v.getUint32(0, true),
+        keySize: v.getUint32(8, true),
+        valueSize: v.getUint32(12, true),
+        maxEntries: v.getUint32(16, true),
+        flags: v.getUint32(20, true),
+        name: Buffer.from(info.subarray(24, nameEnd < 24 || nameEnd > 40 ? 40 : nameEnd)).toString(),
+      };
+      return new KernelMap(spec, { fd });
+    } catch (e) {
+      n.close(fd);
+      throw e;
+    }
   }
 
   close(): void {

@@ -3,7 +3,7 @@ import {
   type LoadedProgram, type ProgramSpec, type TestRunOptions, type TestRunResult,
 } from '@tsbpf/core';
 import { native } from './native.js';
-import { BpfCmd, TestRunOut, progLoadAttr, testRunAttr } from './sys/bpf-attr.js';
+import { BpfCmd, TestRunOut, objPinAttr, progLoadAttr, testRunAttr } from './sys/bpf-attr.js';
 
 /** Extra load options the kernel takes beyond {@link ProgramSpec}. */
 export interface KernelLoadOptions {
@@ -109,6 +109,12 @@ export class KernelProgram implements LoadedProgram {
       dataOut: dataOut ? dataOut.slice(0, outLen) : undefined,
       ctxOut: ctxOut ? ctxOut.slice(0, v.getUint32(TestRunOut.CTX_SIZE_OUT, true)) : undefined,
     };
+  }
+
+  /** Pins the program in bpffs (`BPF_OBJ_PIN`). */
+  pin(path: string): void {
+    const enc = objPinAttr({ path, fd: this.fd });
+    native().bpf(BpfCmd.OBJ_PIN, enc.attr, enc.ptrs);
   }
 
   close(): void {
