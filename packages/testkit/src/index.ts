@@ -1,2 +1,3 @@
 export * from './shared.js';
 export * from './backend-suite.js';
+export * from './bench-expected.js';
