@@ -1,0 +1,52 @@
+import { Errno, MapError, MapType, mapTypeFromName, type MapSpec } from '@tsbpf/core';
+import { AddressSpace } from './address-space.js';
+import { ArrayMap } from './array.js';
+import { HashMap } from './hash.js';
+import { BpfMap, DEFAULT_CPUS, validateSpec } from './map.js';
+import { RingBufMap } from './ringbuf.js';
+
+/** Options of {@link createMap}: the spec, with the type as enum or kernel name. */
+export interface CreateMapOptions extends Omit<MapSpec, 'type'> {
+  type: MapType | string;
+  /** The address space to allocate in (a fresh one by default). */
+  space?: AddressSpace;
+  /** CPUs of per-CPU maps (default 2). */
+  cpus?: number;
+}
+
+/**
+ * Creates a map with the kernel's semantics, like libbpf's `bpf_map_create`.
+ *
+ * @throws MapError with the errno `BPF_MAP_CREATE` would return (`EINVAL`, `E2BIG`, `ENOMEM`).
+ * @example
+ * ```ts
+ * const m = createMap({ type: 'BPF_MAP_TYPE_HASH', keySize: 4, valueSize: 8, maxEntries: 1024 });
+ * m.update(Uint8Array.of(1, 0, 0, 0), new Uint8Array(8));
+ * ```
+ */
+export function createMap(opts: CreateMapOptions): BpfMap {
+  const type = typeof opts.type === 'string' ? mapTypeFromName(opts.type) : opts.type;
+  if (type === undefined) throw new MapError(Errno.EINVAL, `unknown map type '${opts.type}'`);
+  const spec: MapSpec = { type, keySize: opts.keySize, valueSize: opts.valueSize, maxEntries: opts.maxEntries, flags: opts.flags ?? 0, name: opts.name };
+  validateSpec(spec);
+  const space = opts.space ?? new AddressSpace();
+  const cpus = opts.cpus ?? DEFAULT_CPUS;
+  try {
+    switch (type) {
+      case MapType.Array: return new ArrayMap(space, spec);
+      case MapType.PercpuArray: return new ArrayMap(space, spec, cpus);
+      case MapType.Hash: return new HashMap(space, spec);
+      case MapType.PercpuHash: return new HashMap(space, spec, { cpus });
+      case MapType.LruHash: return new HashMap(space, spec, { lru: true });
+      case MapType.LruPercpuHash: return new HashMap(space, spec, { lru: true, cpus });
+      case MapType.Ringbuf: return new RingBufMap(space, spec);
+      // Perf event arrays and prog arrays hold descriptors: 4-byte values in an array.
+      case MapType.PerfEventArray: return new ArrayMap(space, spec);
+      case MapType.ProgArray: return new ArrayMap(space, spec);
+      default: throw new MapError(Errno.EINVAL, `map type ${type} is not supported`);
+    }
+  } catch (e) {
+    if (e instanceof MapError) throw e;
+    throw new MapError(Errno.ENOMEM, `cannot allocate the map: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,6 @@
+export { AddressSpace, NULL_GUARD, type AddressSpaceOptions, type Region } from './address-space.js';
+export { BpfMap, Limits, DEFAULT_CPUS, validateSpec } from './map.js';
+export { ArrayMap } from './array.js';
+export { HashMap } from './hash.js';
+export { RingBufMap, RingbufQuery, RINGBUF_BUSY, RINGBUF_DISCARD, RINGBUF_HDR } from './ringbuf.js';
+export { createMap, type CreateMapOptions } from './create.js';
