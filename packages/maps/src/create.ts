@@ -4,6 +4,7 @@ import { ArrayMap } from './array.js';
 import { HashMap } from './hash.js';
 import { BpfMap, DEFAULT_CPUS, validateSpec } from './map.js';
 import { RingBufMap } from './ringbuf.js';
+import { FdArrayMap, PerfEventArrayMap, type FdResolver } from './fd-array.js';
 
 /** Options of {@link createMap}: the spec, with the type as enum or kernel name. */
 export interface CreateMapOptions extends Omit<MapSpec, 'type'> {
@@ -12,6 +13,8 @@ export interface CreateMapOptions extends Omit<MapSpec, 'type'> {
   space?: AddressSpace;
   /** CPUs of per-CPU maps (default 2). */
   cpus?: number;
+  /** Prog arrays: resolves a program descriptor to its id (the runtime's program registry). */
+  resolveFd?: FdResolver;
 }
 
 /**
@@ -40,9 +43,8 @@ export function createMap(opts: CreateMapOptions): BpfMap {
       case MapType.LruHash: return new HashMap(space, spec, { lru: true });
       case MapType.LruPercpuHash: return new HashMap(space, spec, { lru: true, cpus });
       case MapType.Ringbuf: return new RingBufMap(space, spec);
-      // Perf event arrays and prog arrays hold descriptors: 4-byte values in an array.
-      case MapType.PerfEventArray: return new ArrayMap(space, spec);
-      case MapType.ProgArray: return new ArrayMap(space, spec);
+      case MapType.PerfEventArray: return new PerfEventArrayMap(space, spec);
+      case MapType.ProgArray: return new FdArrayMap(space, spec, opts.resolveFd);
       default: throw new MapError(Errno.EINVAL, `map type ${type} is not supported`);
     }
   } catch (e) {

@@ -63,6 +63,38 @@ export abstract class BpfMap {
     }
   }
 
+  /**
+   * `BPF_MAP_LOOKUP_BATCH` (and `..._AND_DELETE_BATCH` with `delete`): up to `count` entries from
+   * `cursor` (an opaque position, the key to start at); `cursor` is undefined once done.
+   */
+  lookupBatch(count: number, cursor?: Uint8Array, opts: { delete?: boolean } = {}): { keys: Uint8Array[]; values: Uint8Array[]; cursor?: Uint8Array } {
+    if (!Number.isInteger(count) || count <= 0) throw new MapError(Errno.EINVAL, `batch count ${count} must be positive`);
+    const keys: Uint8Array[] = [];
+    const values: Uint8Array[] = [];
+    let k: Uint8Array | undefined = cursor ?? this.nextKey();
+    while (k && keys.length < count) {
+      const v = this.lookup(k);
+      const next = this.nextKey(k);
+      if (v) {
+        keys.push(k);
+        values.push(v);
+        if (opts.delete) this.delete(k);
+      }
+      k = next;
+    }
+    return { keys, values, cursor: k };
+  }
+
+  /** `BPF_MAP_DELETE_BATCH`: deletes the keys, stopping at the first error (as the kernel does); returns how many. */
+  deleteBatch(keys: Uint8Array[]): number {
+    let n = 0;
+    for (const k of keys) {
+      this.delete(k);
+      n++;
+    }
+    return n;
+  }
+
   /** Releases the map's memory. */
   abstract close(): void;
 }
