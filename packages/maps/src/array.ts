@@ -51,6 +51,15 @@ export class ArrayMap extends BpfMap {
     else for (let c = 0; c < this.cpus; c++) this.space.write(this.valueAddr(i, c), value.subarray(c * this.stride, c * this.stride + this.spec.valueSize));
   }
 
+  override updateFromProgram(key: Uint8Array, value: Uint8Array, flags: number, cpu: number): void {
+    if (this.cpus === 1) return this.update(key, value, flags);
+    const i = this.index(key);
+    this.checkFlags(flags);
+    if (i >= this.spec.maxEntries) throw new MapError(Errno.E2BIG, `index ${i} is out of range`);
+    if (flags === UpdateFlags.BPF_NOEXIST) throw new MapError(Errno.EEXIST, `index ${i} of an array always exists`);
+    this.space.write(this.valueAddr(i, cpu), value.subarray(0, this.spec.valueSize));
+  }
+
   delete(key: Uint8Array): void {
     this.index(key);
     throw new MapError(Errno.EINVAL, 'array elements cannot be deleted');

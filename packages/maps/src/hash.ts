@@ -139,6 +139,20 @@ export class HashMap extends BpfMap {
     this.touch(slot);
   }
 
+  override updateFromProgram(key: Uint8Array, value: Uint8Array, flags: number, cpu: number): void {
+    if (this.cpus === 1) return this.update(key, value, flags);
+    const existing = this.slotFor(key);
+    if (existing === undefined) {
+      const all = new Uint8Array(this.stride * this.cpus);
+      all.set(value.subarray(0, this.spec.valueSize), cpu * this.stride);
+      return this.update(key, all, flags);
+    }
+    this.checkFlags(flags);
+    if (flags === UpdateFlags.BPF_NOEXIST) throw new MapError(Errno.EEXIST, 'the key exists (BPF_NOEXIST)');
+    this.space.write(this.valueAddr(existing, cpu), value.subarray(0, this.spec.valueSize));
+    this.touch(existing);
+  }
+
   private deleteSlot(slot: number): void {
     const key = this.keyOf[slot]!;
     this.slots.delete(keyString(key, 0, key.length));

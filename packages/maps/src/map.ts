@@ -49,8 +49,17 @@ export abstract class BpfMap {
   /** The value for `key` (a copy), or `undefined`. */
   abstract lookup(key: Uint8Array): Uint8Array | undefined;
   /** Guest address of the value for the key at guest address `keyAddr`, or 0 (`bpf_map_lookup_elem`). */
-  abstract lookupAddr(keyAddr: number): number;
+  abstract lookupAddr(keyAddr: number, cpu?: number): number;
   abstract update(key: Uint8Array, value: Uint8Array, flags?: number): void;
+
+  /**
+   * An update from a program (`bpf_map_update_elem`): `value` is one value; per-CPU maps write it
+   * to `cpu` only (a new element's other CPUs start zeroed, as in the kernel).
+   */
+  updateFromProgram(key: Uint8Array, value: Uint8Array, flags: number, cpu: number): void {
+    void cpu;
+    this.update(key, value, flags);
+  }
   abstract delete(key: Uint8Array): void;
   abstract nextKey(key?: Uint8Array): Uint8Array | undefined;
 

@@ -1,0 +1,74 @@
+import { describe, expect, it, afterAll } from 'vitest';
+import { HELPERS, ProgType, assembleLlvm, progTypeName, type VerifierError } from '@tsbpf/core';
+import { KernelBackend, probe } from '@tsbpf/kernel';
+import { allowedHelpers } from './allowed.js';
+import { HELPER_PROTOS } from './prototypes.js';
+import { PROBED_PROG_TYPES, helperAllowedByLog } from './probe-log.js';
+import type { ArgType } from './types.js';
+
+const kernel = probe();
+if (!kernel.ok) console.log(`helper differential tests skipped: ${kernel.reason}`);
+
+/** What the kernel's verifier says first about a call with r1..r5 = 0 (all scalars). */
+function firstComplaint(backend: KernelBackend, type: ProgType, id: number): string {
+  const insns = assembleLlvm(`r1 = 0\nr2 = 0\nr3 = 0\nr4 = 0\nr5 = 0\ncall ${id}\nr0 = 0\nexit`).insns;
+  try {
+    backend.load({ insns, progType: type, logLevel: 1 }).close();
+    return 'accepted';
+  } catch (e) {
+    return (e as VerifierError).log ?? '';
+  }
+}
+
+/** The register and the class of value the prototype wants first (what a 0 scalar cannot be). */
+function firstPointerArg(args: ArgType[]): { reg: number; cls: RegExp } | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const cls =
+      a === 'ARG_CONST_MAP_PTR' ? /expected=map_ptr/
+      : a === 'ARG_PTR_TO_CTX' ? /expected=ctx/
+      : a === 'ARG_PTR_TO_FUNC' ? /expected=func/
+      : a === 'ARG_PTR_TO_MAP_KEY' || a === 'ARG_PTR_TO_MAP_VALUE' || a === 'ARG_PTR_TO_MEM' || a === 'ARG_PTR_TO_UNINIT_MEM' ? /expected=fp/
+      : a === 'ARG_PTR_TO_BTF_ID' || a === 'ARG_PTR_TO_SOCK_COMMON' ? /expected=/
+      : a === 'ARG_PTR_TO_ALLOC_MEM' ? /expected=ringbuf_mem|expected=/
+      : undefined;
+    if (cls) return { reg: i + 1, cls };
+  }
+  return undefined;
+}
+
+describe.skipIf(!kernel.ok)('helper tables against the running kernel', () => {
+  const backend = new KernelBackend();
+  afterAll(() => backend.close());
+
+  it('the per-program-type whitelists equal what this kernel allows, for all 8 types x 211 helpers', () => {
+    const diffs: string[] = [];
+    for (const type of PROBED_PROG_TYPES) {
+      const ours = allowedHelpers(type)!;
+      for (const h of HELPERS.slice(1)) {
+        const theirs = helperAllowedByLog(firstComplaint(backend, type, h.id));
+        if (theirs !== ours.has(h.id)) diffs.push(`${progTypeName(type)} ${h.name}: kernel ${theirs}, table ${ours.has(h.id)}`);
+      }
+    }
+    expect(diffs).toEqual([]);
+  });
+
+  it('prototypes: the first pointer argument is the one the kernel verifier asks for', () => {
+    const report = { kernel: [0, 0], derived: [0, 0] };
+    const kernelDiffs: string[] = [];
+    for (const proto of HELPER_PROTOS.values()) {
+      const type = PROBED_PROG_TYPES.find((t) => allowedHelpers(t)!.has(proto.id));
+      const want = firstPointerArg(proto.args);
+      if (type === undefined || !want) continue;
+      const log = firstComplaint(backend, type, proto.id);
+      const m = /R(\d) type=scalar (expected=\S+)/.exec(log);
+      const ok = m !== null && Number(m[1]) === want.reg && want.cls.test(m[2]);
+      report[proto.source][0]++;
+      if (ok) report[proto.source][1]++;
+      else if (proto.source === 'kernel') kernelDiffs.push(`${proto.name}: ours R${want.reg} ${want.cls}, kernel ${m?.[0] ?? log.split('\n').slice(-3).join(' | ')}`);
+    }
+    console.log(`prototype check against the kernel: transcribed ${report.kernel[1]}/${report.kernel[0]} agree, derived ${report.derived[1]}/${report.derived[0]} agree`);
+    expect(kernelDiffs).toEqual([]);
+    expect(report.kernel[0]).toBeGreaterThan(20);
+  });
+});

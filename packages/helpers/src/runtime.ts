@@ -1,0 +1,174 @@
+import {
+  Errno, MapError, MapType, NotSupportedError, PseudoLd, classify, helperName, type Insn,
+} from '@tsbpf/core';
+import { AddressSpace, BpfMap, RingBufMap, createMap, type CreateMapOptions } from '@tsbpf/maps';
+import { HELPER_IMPLS, type HelperImpl } from './impl.js';
+
+/** The process a program runs on behalf of, as providers set it (pid, comm, cpu, ...). */
+export interface EventContext {
+  pid: number;
+  tgid: number;
+  uid: number;
+  gid: number;
+  /** At most 15 bytes are visible to programs, as in the kernel's TASK_COMM_LEN. */
+  comm: string;
+  cpu: number;
+}
+
+/** One `bpf_trace_printk` line on the trace pipe. */
+export interface TraceLine {
+  pid: number;
+  comm: string;
+  cpu: number;
+  /** Nanoseconds on the runtime's clock. */
+  ts: bigint;
+  msg: string;
+}
+
+/** The packet of the current run, for `bpf_skb_load_bytes` and the XDP adjust helpers. */
+export interface PacketState {
+  /** Guest address of the context (`struct xdp_md` / `__sk_buff`-like: data at +0, data_end at +4). */
+  ctx: number;
+  /** The packet buffer region: headroom before `data`, tailroom after `data_end`. */
+  bufStart: number;
+  bufEnd: number;
+}
+
+/** Options of {@link Runtime}. */
+export interface RuntimeOptions {
+  space?: AddressSpace;
+  /** CPUs of per-CPU maps (default 2). */
+  cpus?: number;
+  context?: Partial<EventContext>;
+  /** Monotonic clock in ns (`bpf_ktime_get_ns`); default `process.hrtime.bigint()`. */
+  clock?: () => bigint;
+  /** Offset of the boot clock from the monotonic clock (`bpf_ktime_get_boot_ns`). */
+  bootOffsetNs?: bigint;
+  /** Random u32 source (`bpf_get_prandom_u32`). */
+  random?: () => number;
+}
+
+/**
+ * What backends run against: the one address space, the map registry (fd-like handles), the
+ * helper implementations and the event context providers set. Helpers use a BigInt-free calling
+ * convention: `regs` holds r0..r5 as (low, high) u32 pairs; a helper reads r1..r5 and writes r0.
+ */
+export class Runtime {
+  readonly space: AddressSpace;
+  readonly cpus: number;
+  context: EventContext;
+  clock: () => bigint;
+  bootOffsetNs: bigint;
+  random: () => number;
+  /** `bpf_trace_printk` output, oldest first (the facade's `trace_print` reads it). */
+  readonly tracePipe: TraceLine[] = [];
+  /** Packet of the current run, set by the backend for packet program types. */
+  packet?: PacketState;
+  /** Set by `bpf_tail_call`; the backend jumps to it after the helper returns. */
+  pendingTailCall?: { mapFd: number; index: number };
+  /** Set by backends that support callbacks (`bpf_loop`): runs the subprogram at `pc` with r1..r5. */
+  invokeCallback?: (pc: number, args: number[]) => bigint;
+  private readonly maps = new Map<number, BpfMap>();
+  private readonly programs = new Map<number, { id: number; program: unknown }>();
+  private nextFd = 3;
+  private nextProgId = 1;
+
+  constructor(opts: RuntimeOptions = {}) {
+    this.space = opts.space ?? new AddressSpace();
+    this.cpus = opts.cpus ?? 2;
+    this.context = { pid: process.pid, tgid: process.pid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, comm: 'node', cpu: 0, ...opts.context };
+    this.clock = opts.clock ?? (() => process.hrtime.bigint());
+    this.bootOffsetNs = opts.bootOffsetNs ?? 0n;
+    this.random = opts.random ?? (() => (Math.random() * 0x100000000) >>> 0);
+  }
+
+  /** Creates a map in this runtime's address space and gives it a descriptor. */
+  createMap(opts: Omit<CreateMapOptions, 'space'>): BpfMap {
+    const m = createMap({ cpus: this.cpus, resolveFd: (fd) => this.programs.get(fd)?.id, ...opts, space: this.space });
+    m.fd = this.nextFd++;
+    this.maps.set(m.fd, m);
+    return m;
+  }
+
+  /** The map with descriptor `fd`. */
+  map(fd: number): BpfMap | undefined {
+    return this.maps.get(fd);
+  }
+
+  /** Releases a map. */
+  closeMap(fd: number): void {
+    this.maps.get(fd)?.close();
+    this.maps.delete(fd);
+  }
+
+  /** Registers a loaded program (for prog arrays); returns its descriptor. */
+  registerProgram(program: unknown): number {
+    const fd = this.nextFd++;
+    this.programs.set(fd, { id: this.nextProgId++, program });
+    return fd;
+  }
+
+  /** The program a prog array slot points to (what `bpf_tail_call` jumps to). */
+  tailCallTarget(mapFd: number, index: number): unknown {
+    const m = this.maps.get(mapFd);
+    const fd = m && 'fdAt' in m ? (m as unknown as { fdAt(i: number): number | undefined }).fdAt(index) : undefined;
+    return fd === undefined ? undefined : this.programs.get(fd)?.program;
+  }
+
+  /** The ring buffer map whose data area contains guest address `addr` (for submit/discard). */
+  ringbufAt(addr: number): RingBufMap | undefined {
+    for (const m of this.maps.values()) {
+      if (m instanceof RingBufMap && addr >= m.dataAddr && addr < m.dataAddr + 2 * (m.mask + 1)) return m;
+    }
+    return undefined;
+  }
+
+  /** The implementation of helper `id`, or `undefined` when the runtime cannot honour it. */
+  helper(id: number): HelperImpl | undefined {
+    return HELPER_IMPLS[id];
+  }
+
+  /** Runs helper `id` with the registers in `regs` (r0..r5 as u32 pairs). */
+  call(id: number, regs: Uint32Array): void {
+    const impl = HELPER_IMPLS[id];
+    if (!impl) throw new NotSupportedError(`helper ${helperName(id) ?? id} is not implemented by the user-space runtime`, { code: 'E_HELPER_NOT_SUPPORTED' });
+    impl(this, regs);
+  }
+
+  /**
+   * Checks, at load time, that every helper the program calls is implemented and every map it
+   * references exists, so nothing silently returns 0 at run time.
+   *
+   * @throws NotSupportedError naming the helper and the instruction.
+   * @throws MapError `EBADF` for a reference to an unknown map descriptor.
+   */
+  checkProgram(insns: readonly Insn[]): void {
+    insns.forEach((insn, i) => {
+      const form = classify(insn);
+      if (form?.kind === 'call' && form.target === 'helper' && !HELPER_IMPLS[insn.imm]) {
+        throw new NotSupportedError(`insn ${i}: helper ${helperName(insn.imm) ?? `#${insn.imm}`} is not available in the user-space runtime (run this program on the kernel backend)`, { code: 'E_HELPER_NOT_SUPPORTED' });
+      }
+      if (form?.kind === 'lddw' && (form.pseudo === PseudoLd.MAP_FD || form.pseudo === PseudoLd.MAP_VALUE) && !this.maps.has(insn.imm)) {
+        throw new MapError(Errno.EBADF, `insn ${i}: no map with descriptor ${insn.imm}`);
+      }
+    });
+  }
+
+  /** The value an `lddw` loads: a map descriptor, or the guest address of a map value (`map_value`). */
+  resolveLddw(insn: Insn): number | undefined {
+    const form = classify(insn);
+    if (form?.kind !== 'lddw') return undefined;
+    if (form.pseudo === PseudoLd.MAP_FD) return this.maps.has(insn.imm) ? insn.imm : undefined;
+    if (form.pseudo === PseudoLd.MAP_VALUE) {
+      const m = this.maps.get(insn.imm);
+      if (!m || (m.spec.type !== MapType.Array)) return undefined;
+      return (m as unknown as { valueAddr(i: number): number }).valueAddr(0) + (insn.wide?.imm ?? 0);
+    }
+    return undefined;
+  }
+
+  /** Appends a line to the trace pipe. */
+  trace(msg: string): void {
+    this.tracePipe.push({ pid: this.context.pid, comm: this.context.comm, cpu: this.context.cpu, ts: this.clock(), msg });
+  }
+}
