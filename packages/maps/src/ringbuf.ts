@@ -59,7 +59,8 @@ export class RingBufMap extends BpfMap {
     const at = this.dataAddr + (prod & this.mask);
     const v = this.space.view;
     v.setUint32(at, (size | RINGBUF_BUSY) >>> 0, true);
-    v.setUint32(at + 4, ((at - this.base) / PAGE) | 0, true);
+    // pg_off: pages from the kernel's struct bpf_ringbuf to the header; its data starts 3 pages in.
+    v.setUint32(at + 4, 3 + (((at - this.dataAddr) / PAGE) | 0), true);
     v.setBigUint64(this.producerAddr, BigInt(prod + len), true);
     return at + RINGBUF_HDR;
   }
