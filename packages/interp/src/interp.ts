@@ -1,0 +1,520 @@
+import { TsbpfError, classify, encode, helperName, type Insn } from '@tsbpf/core';
+import type { Runtime } from '@tsbpf/helpers';
+
+/** Codes of {@link RuntimeError}. */
+export type RuntimeErrorCode =
+  | 'E_MEM_FAULT'
+  | 'E_UNKNOWN_OPCODE'
+  | 'E_CALL_DEPTH'
+  | 'E_BUDGET'
+  | 'E_UNKNOWN_HELPER'
+  | 'E_BAD_JUMP'
+  | 'E_FELL_OFF';
+
+/** A program went wrong while running; `pc` is the instruction (slot) index. */
+export class RuntimeError extends TsbpfError {
+  declare readonly code: RuntimeErrorCode;
+  readonly pc: number;
+
+  constructor(code: RuntimeErrorCode, pc: number, message: string) {
+    super(code, `insn ${pc}: ${message}`);
+    this.pc = pc;
+  }
+}
+
+/** Limits of one run. */
+export interface RunLimits {
+  /** Instructions before `E_BUDGET` (default 100M). */
+  budget?: number;
+}
+
+/** Kernel limits the interpreter keeps. */
+export const MAX_CALL_FRAMES = 8;
+export const MAX_TAIL_CALLS = 33;
+const STACK = 512;
+const TWO32 = 4294967296;
+
+/**
+ * A program decoded into flat typed arrays, one entry per 8-byte slot, so the run loop reads
+ * numbers, never objects. `lddw` constants (and resolved pseudo forms) are kept in its slot.
+ */
+export class Decoded {
+  readonly n: number;
+  readonly op: Uint8Array;
+  readonly dst: Uint8Array;
+  readonly src: Uint8Array;
+  readonly off: Int32Array;
+  readonly imm: Int32Array;
+  /** Second immediate of lddw (upper 32 bits) in the first slot. */
+  readonly imm2: Int32Array;
+  /** Whether the slot holds a known instruction. */
+  readonly valid: Uint8Array;
+
+  constructor(insns: readonly Insn[], resolveLddw?: (insn: Insn) => number | undefined) {
+    const bytes = encode(insns);
+    this.n = bytes.length / 8;
+    this.op = new Uint8Array(this.n);
+    this.dst = new Uint8Array(this.n);
+    this.src = new Uint8Array(this.n);
+    this.off = new Int32Array(this.n);
+    this.imm = new Int32Array(this.n);
+    this.imm2 = new Int32Array(this.n);
+    this.valid = new Uint8Array(this.n);
+    let slot = 0;
+    for (const insn of insns) {
+      this.op[slot] = insn.op;
+      this.dst[slot] = insn.dst;
+      this.src[slot] = insn.src;
+      this.off[slot] = insn.off;
+      this.imm[slot] = insn.imm;
+      const form = classify(insn);
+      this.valid[slot] = form && insn.dst <= 10 && (insn.src <= 10 || form.kind === 'lddw' || form.kind === 'call') ? 1 : 0;
+      if (insn.wide) {
+        this.imm2[slot] = insn.wide.imm;
+        if (form?.kind === 'lddw' && form.pseudo !== 0) {
+          const v = resolveLddw?.(insn);
+          if (v === undefined) this.valid[slot] = 0;
+          else {
+            this.imm[slot] = v | 0;
+            this.imm2[slot] = Math.floor(v / TWO32) | 0;
+          }
+        }
+        slot += 2;
+      } else slot += 1;
+    }
+  }
+}
+
+/** Options of a run. */
+export interface RunOptions extends RunLimits {
+  /** r1..r5 at entry (numbers below 2^53). */
+  args?: number[];
+  /** The uBPF "unwind" helper of bpf_conformance: helper 5 returns r1 and stops the program when r1 is 0. */
+  unwindHelper5?: boolean;
+  /** Programs tail calls may reach (through the runtime's prog arrays). */
+}
+
+/** What a run returns: r0 as two 32-bit halves (and as bigint for convenience) and the count of instructions. */
+export interface RunResult {
+  lo: number;
+  hi: number;
+  r0: bigint;
+  insns: number;
+}
+
+/** Unsigned 32x32 -> high 32 bits of the 64-bit product. */
+function mulhi(a: number, b: number): number {
+  const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
+  const lo = a0 * b0;
+  const mid1 = a1 * b0 + (lo >>> 16);
+  const mid2 = a0 * b1 + (mid1 & 0xffff);
+  return (a1 * b1 + (mid1 >>> 16) + (mid2 >>> 16)) >>> 0;
+}
+
+function toBig(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+function bswap32(x: number): number {
+  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}
+
+/**
+ * Runs a decoded program. Registers are pairs of u32 halves (`lo[r]`, `hi[r]`); 64-bit arithmetic
+ * is done on the halves, with BigInt only for 64-bit division by a divisor above 2^32 or a
+ * dividend above 2^53.
+ */
+export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarget?: (p: unknown) => Decoded | undefined): RunResult {
+  const space = rt.space;
+  let mem = space.view;
+  let memSize = space.size;
+  const strict = space.strict;
+  const lo = new Uint32Array(11);
+  const hi = new Uint32Array(11);
+  const helperRegs = new Uint32Array(12);
+  // Stack: MAX_CALL_FRAMES frames of 512 bytes, allocated once per run.
+  const stack = space.alloc(STACK * MAX_CALL_FRAMES, 'stack');
+  if (space.view !== mem) {
+    mem = space.view;
+    memSize = space.size;
+  }
+  const args = opts.args ?? [];
+  for (let i = 0; i < args.length && i < 5; i++) {
+    lo[i + 1] = args[i] >>> 0;
+    hi[i + 1] = Math.floor(args[i] / TWO32) >>> 0;
+  }
+  let frame = 0;
+  lo[10] = stack + STACK; // r10 points just past the frame
+  const retPc = new Int32Array(MAX_CALL_FRAMES);
+  const saved = new Uint32Array(MAX_CALL_FRAMES * 8);
+  let p = prog;
+  let { op, dst: D, src: S, off: O, imm: I, imm2: I2, valid: V } = p;
+  let n = p.n;
+  let pc = 0;
+  let count = 0;
+  let tailCalls = 0;
+  const budget = opts.budget ?? 100_000_000;
+
+  const fault = (addr: number, size: number, write: boolean): never => {
+    throw new RuntimeError('E_MEM_FAULT', pc, `invalid ${write ? 'write' : 'read'} of ${size} bytes at 0x${addr.toString(16)}${addr < 4096 ? ' (NULL page)' : ''}`);
+  };
+  // Address of a memory access: base register + offset, checked against the address space.
+  const addrOf = (r: number, off: number, size: number, write: boolean): number => {
+    if (hi[r] !== 0) fault(toBigNumber(lo[r], hi[r]) + off, size, write);
+    const a = lo[r] + off;
+    if (a < 4096 || a + size > memSize || (strict && !space.check(a, size))) fault(a, size, write);
+    return a;
+  };
+
+  try {
+    for (;;) {
+      if (pc >= n || pc < 0) {
+        throw new RuntimeError(pc >= n ? 'E_FELL_OFF' : 'E_BAD_JUMP', pc, pc >= n ? 'ran past the last instruction without exit' : `jump to ${pc}, before the program`);
+      }
+      if (++count > budget) throw new RuntimeError('E_BUDGET', pc, `instruction budget of ${budget} exhausted`);
+      const code = op[pc];
+      const d = D[pc];
+      const s = S[pc];
+      if (!V[pc]) throw new RuntimeError('E_UNKNOWN_OPCODE', pc, `unknown or invalid instruction (opcode 0x${code.toString(16).padStart(2, '0')})`);
+      const imm = I[pc];
+      switch (code) {
+        // ---- ALU64, immediate ----
+        case 0x07: { const s0 = lo[d] + (imm >>> 0); const c = s0 >= TWO32 ? 1 : 0; lo[d] = s0; hi[d] = hi[d] + (imm >> 31) + c; break; }
+        case 0x17: { const d0 = lo[d] - (imm >>> 0); const b = d0 < 0 ? 1 : 0; lo[d] = d0; hi[d] = hi[d] - (imm >> 31) - b; break; }
+        case 0x27: mul64(d, imm >>> 0, imm >> 31 >>> 0); break;
+        case 0x37: div64(d, imm >>> 0, imm >> 31 >>> 0, O[pc] === 1, false); break;
+        case 0x47: lo[d] |= imm; hi[d] |= imm >> 31; break;
+        case 0x57: lo[d] &= imm; hi[d] &= imm >> 31; break;
+        case 0x67: shl64(d, imm & 63); break;
+        case 0x77: shr64(d, imm & 63); break;
+        case 0x87: neg64(d); break;
+        case 0x97: div64(d, imm >>> 0, imm >> 31 >>> 0, O[pc] === 1, true); break;
+        case 0xa7: lo[d] ^= imm; hi[d] ^= imm >> 31; break;
+        case 0xb7: lo[d] = imm; hi[d] = imm >> 31; break;
+        case 0xc7: sar64(d, imm & 63); break;
+        // ---- ALU64, register ----
+        case 0x0f: { const s0 = lo[d] + lo[s]; const c = s0 >= TWO32 ? 1 : 0; lo[d] = s0; hi[d] = hi[d] + hi[s] + c; break; }
+        case 0x1f: { const d0 = lo[d] - lo[s]; const b = d0 < 0 ? 1 : 0; lo[d] = d0; hi[d] = hi[d] - hi[s] - b; break; }
+        case 0x2f: mul64(d, lo[s], hi[s]); break;
+        case 0x3f: div64(d, lo[s], hi[s], O[pc] === 1, false); break;
+        case 0x4f: lo[d] |= lo[s]; hi[d] |= hi[s]; break;
+        case 0x5f: lo[d] &= lo[s]; hi[d] &= hi[s]; break;
+        case 0x6f: shl64(d, lo[s] & 63); break;
+        case 0x7f: shr64(d, lo[s] & 63); break;
+        case 0x9f: div64(d, lo[s], hi[s], O[pc] === 1, true); break;
+        case 0xaf: lo[d] ^= lo[s]; hi[d] ^= hi[s]; break;
+        case 0xbf: {
+          const o = O[pc];
+          if (o === 0) { lo[d] = lo[s]; hi[d] = hi[s]; }
+          else if (o === 8) { const v = (lo[s] << 24) >> 24; lo[d] = v; hi[d] = v >> 31; }
+          else if (o === 16) { const v = (lo[s] << 16) >> 16; lo[d] = v; hi[d] = v >> 31; }
+          else if (o === 32) { const v = lo[s] | 0; lo[d] = v; hi[d] = v >> 31; }
+          else { lo[d] = lo[s]; hi[d] = hi[s]; } // addr_space_cast: one address space here
+          break;
+        }
+        case 0xcf: sar64(d, lo[s] & 63); break;
+        case 0xd7: { // bswap16/32/64
+          if (imm === 16) { const v = lo[d]; lo[d] = ((v & 0xff) << 8) | ((v >>> 8) & 0xff); hi[d] = 0; }
+          else if (imm === 32) { lo[d] = bswap32(lo[d]); hi[d] = 0; }
+          else { const l = lo[d]; lo[d] = bswap32(hi[d]); hi[d] = bswap32(l); }
+          break;
+        }
+        // ---- ALU32 (results zero-extended) ----
+        case 0x04: lo[d] = (lo[d] + imm) | 0; hi[d] = 0; break;
+        case 0x0c: lo[d] = (lo[d] + lo[s]) | 0; hi[d] = 0; break;
+        case 0x14: lo[d] = (lo[d] - imm) | 0; hi[d] = 0; break;
+        case 0x1c: lo[d] = (lo[d] - lo[s]) | 0; hi[d] = 0; break;
+        case 0x24: lo[d] = Math.imul(lo[d], imm); hi[d] = 0; break;
+        case 0x2c: lo[d] = Math.imul(lo[d], lo[s]); hi[d] = 0; break;
+        case 0x34: div32(d, imm >>> 0, O[pc] === 1, false); break;
+        case 0x3c: div32(d, lo[s], O[pc] === 1, false); break;
+        case 0x44: lo[d] |= imm; hi[d] = 0; break;
+        case 0x4c: lo[d] |= lo[s]; hi[d] = 0; break;
+        case 0x54: lo[d] &= imm; hi[d] = 0; break;
+        case 0x5c: lo[d] &= lo[s]; hi[d] = 0; break;
+        case 0x64: lo[d] = lo[d] << (imm & 31); hi[d] = 0; break;
+        case 0x6c: lo[d] = lo[d] << (lo[s] & 31); hi[d] = 0; break;
+        case 0x74: lo[d] = lo[d] >>> (imm & 31); hi[d] = 0; break;
+        case 0x7c: lo[d] = lo[d] >>> (lo[s] & 31); hi[d] = 0; break;
+        case 0x84: lo[d] = -lo[d] | 0; hi[d] = 0; break;
+        case 0x94: div32(d, imm >>> 0, O[pc] === 1, true); break;
+        case 0x9c: div32(d, lo[s], O[pc] === 1, true); break;
+        case 0xa4: lo[d] ^= imm; hi[d] = 0; break;
+        case 0xac: lo[d] ^= lo[s]; hi[d] = 0; break;
+        case 0xb4: lo[d] = imm; hi[d] = 0; break;
+        case 0xbc: {
+          const o = O[pc];
+          lo[d] = o === 8 ? (lo[s] << 24) >> 24 : o === 16 ? (lo[s] << 16) >> 16 : lo[s];
+          hi[d] = 0;
+          break;
+        }
+        case 0xc4: lo[d] = (lo[d] | 0) >> (imm & 31); hi[d] = 0; break;
+        case 0xcc: lo[d] = (lo[d] | 0) >> (lo[s] & 31); hi[d] = 0; break;
+        case 0xd4: // le: truncate on a little-endian machine
+          if (imm === 16) lo[d] &= 0xffff;
+          if (imm !== 64) hi[d] = 0;
+          break;
+        case 0xdc: // be: swap
+          if (imm === 16) { const v = lo[d]; lo[d] = ((v & 0xff) << 8) | ((v >>> 8) & 0xff); hi[d] = 0; }
+          else if (imm === 32) { lo[d] = bswap32(lo[d]); hi[d] = 0; }
+          else { const l = lo[d]; lo[d] = bswap32(hi[d]); hi[d] = bswap32(l); }
+          break;
+        // ---- lddw ----
+        case 0x18: lo[d] = imm; hi[d] = I2[pc]; pc++; break;
+        // ---- loads ----
+        case 0x61: lo[d] = mem.getUint32(addrOf(s, O[pc], 4, false), true); hi[d] = 0; break;
+        case 0x69: lo[d] = mem.getUint16(addrOf(s, O[pc], 2, false), true); hi[d] = 0; break;
+        case 0x71: lo[d] = mem.getUint8(addrOf(s, O[pc], 1, false)); hi[d] = 0; break;
+        case 0x79: { const a = addrOf(s, O[pc], 8, false); lo[d] = mem.getUint32(a, true); hi[d] = mem.getUint32(a + 4, true); break; }
+        case 0x81: { const v = mem.getInt32(addrOf(s, O[pc], 4, false), true); lo[d] = v; hi[d] = v >> 31; break; }
+        case 0x89: { const v = mem.getInt16(addrOf(s, O[pc], 2, false), true); lo[d] = v; hi[d] = v >> 31; break; }
+        case 0x91: { const v = mem.getInt8(addrOf(s, O[pc], 1, false)); lo[d] = v; hi[d] = v >> 31; break; }
+        // ---- stores ----
+        case 0x62: mem.setUint32(addrOf(d, O[pc], 4, true), imm, true); break;
+        case 0x6a: mem.setUint16(addrOf(d, O[pc], 2, true), imm, true); break;
+        case 0x72: mem.setUint8(addrOf(d, O[pc], 1, true), imm); break;
+        case 0x7a: { const a = addrOf(d, O[pc], 8, true); mem.setInt32(a, imm, true); mem.setInt32(a + 4, imm >> 31, true); break; }
+        case 0x63: mem.setUint32(addrOf(d, O[pc], 4, true), lo[s], true); break;
+        case 0x6b: mem.setUint16(addrOf(d, O[pc], 2, true), lo[s], true); break;
+        case 0x73: mem.setUint8(addrOf(d, O[pc], 1, true), lo[s]); break;
+        case 0x7b: { const a = addrOf(d, O[pc], 8, true); mem.setUint32(a, lo[s], true); mem.setUint32(a + 4, hi[s], true); break; }
+        // ---- atomics ----
+        case 0xc3: atomic32(d, s, O[pc], imm); break;
+        case 0xdb: atomic64(d, s, O[pc], imm); break;
+        // ---- jumps ----
+        case 0x05: pc += O[pc]; break;
+        case 0x06: pc += imm; break;
+        case 0xe5: break; // may_goto: the interpreter's budget bounds loops, so it never jumps
+        case 0x15: if (lo[d] === (imm >>> 0) && hi[d] === (imm >> 31 >>> 0)) pc += O[pc]; break;
+        case 0x1d: if (lo[d] === lo[s] && hi[d] === hi[s]) pc += O[pc]; break;
+        case 0x55: if (lo[d] !== (imm >>> 0) || hi[d] !== (imm >> 31 >>> 0)) pc += O[pc]; break;
+        case 0x5d: if (lo[d] !== lo[s] || hi[d] !== hi[s]) pc += O[pc]; break;
+        case 0x25: if (ucmp(lo[d], hi[d], imm >>> 0, imm >> 31 >>> 0) > 0) pc += O[pc]; break;
+        case 0x2d: if (ucmp(lo[d], hi[d], lo[s], hi[s]) > 0) pc += O[pc]; break;
+        case 0x35: if (ucmp(lo[d], hi[d], imm >>> 0, imm >> 31 >>> 0) >= 0) pc += O[pc]; break;
+        case 0x3d: if (ucmp(lo[d], hi[d], lo[s], hi[s]) >= 0) pc += O[pc]; break;
+        case 0xa5: if (ucmp(lo[d], hi[d], imm >>> 0, imm >> 31 >>> 0) < 0) pc += O[pc]; break;
+        case 0xad: if (ucmp(lo[d], hi[d], lo[s], hi[s]) < 0) pc += O[pc]; break;
+        case 0xb5: if (ucmp(lo[d], hi[d], imm >>> 0, imm >> 31 >>> 0) <= 0) pc += O[pc]; break;
+        case 0xbd: if (ucmp(lo[d], hi[d], lo[s], hi[s]) <= 0) pc += O[pc]; break;
+        case 0x65: if (scmp(lo[d], hi[d], imm >>> 0, imm >> 31) > 0) pc += O[pc]; break;
+        case 0x6d: if (scmp(lo[d], hi[d], lo[s], hi[s] | 0) > 0) pc += O[pc]; break;
+        case 0x75: if (scmp(lo[d], hi[d], imm >>> 0, imm >> 31) >= 0) pc += O[pc]; break;
+        case 0x7d: if (scmp(lo[d], hi[d], lo[s], hi[s] | 0) >= 0) pc += O[pc]; break;
+        case 0xc5: if (scmp(lo[d], hi[d], imm >>> 0, imm >> 31) < 0) pc += O[pc]; break;
+        case 0xcd: if (scmp(lo[d], hi[d], lo[s], hi[s] | 0) < 0) pc += O[pc]; break;
+        case 0xd5: if (scmp(lo[d], hi[d], imm >>> 0, imm >> 31) <= 0) pc += O[pc]; break;
+        case 0xdd: if (scmp(lo[d], hi[d], lo[s], hi[s] | 0) <= 0) pc += O[pc]; break;
+        case 0x45: if ((lo[d] & imm) !== 0 || (hi[d] & (imm >> 31)) !== 0) pc += O[pc]; break;
+        case 0x4d: if ((lo[d] & lo[s]) !== 0 || (hi[d] & hi[s]) !== 0) pc += O[pc]; break;
+        // JMP32
+        case 0x16: if (lo[d] === (imm >>> 0)) pc += O[pc]; break;
+        case 0x1e: if (lo[d] === lo[s]) pc += O[pc]; break;
+        case 0x56: if (lo[d] !== (imm >>> 0)) pc += O[pc]; break;
+        case 0x5e: if (lo[d] !== lo[s]) pc += O[pc]; break;
+        case 0x26: if (lo[d] > (imm >>> 0)) pc += O[pc]; break;
+        case 0x2e: if (lo[d] > lo[s]) pc += O[pc]; break;
+        case 0x36: if (lo[d] >= (imm >>> 0)) pc += O[pc]; break;
+        case 0x3e: if (lo[d] >= lo[s]) pc += O[pc]; break;
+        case 0xa6: if (lo[d] < (imm >>> 0)) pc += O[pc]; break;
+        case 0xae: if (lo[d] < lo[s]) pc += O[pc]; break;
+        case 0xb6: if (lo[d] <= (imm >>> 0)) pc += O[pc]; break;
+        case 0xbe: if (lo[d] <= lo[s]) pc += O[pc]; break;
+        case 0x66: if ((lo[d] | 0) > imm) pc += O[pc]; break;
+        case 0x6e: if ((lo[d] | 0) > (lo[s] | 0)) pc += O[pc]; break;
+        case 0x76: if ((lo[d] | 0) >= imm) pc += O[pc]; break;
+        case 0x7e: if ((lo[d] | 0) >= (lo[s] | 0)) pc += O[pc]; break;
+        case 0xc6: if ((lo[d] | 0) < imm) pc += O[pc]; break;
+        case 0xce: if ((lo[d] | 0) < (lo[s] | 0)) pc += O[pc]; break;
+        case 0xd6: if ((lo[d] | 0) <= imm) pc += O[pc]; break;
+        case 0xde: if ((lo[d] | 0) <= (lo[s] | 0)) pc += O[pc]; break;
+        case 0x46: if ((lo[d] & imm) !== 0) pc += O[pc]; break;
+        case 0x4e: if ((lo[d] & lo[s]) !== 0) pc += O[pc]; break;
+        // ---- calls ----
+        case 0x85:
+          if (s === 1) {
+            if (frame + 1 >= MAX_CALL_FRAMES) throw new RuntimeError('E_CALL_DEPTH', pc, `call depth exceeds ${MAX_CALL_FRAMES} frames`);
+            retPc[frame] = pc;
+            for (let r = 6; r <= 9; r++) { saved[frame * 8 + (r - 6) * 2] = lo[r]; saved[frame * 8 + (r - 6) * 2 + 1] = hi[r]; }
+            frame++;
+            lo[10] = stack + STACK * (frame + 1);
+            hi[10] = 0;
+            pc += imm;
+            break;
+          }
+          if (s !== 0) throw new RuntimeError('E_UNKNOWN_HELPER', pc, `kfunc calls (BTF id ${imm}) need the kernel`);
+          if (helperCall(imm)) return finish();
+          if (rt.pendingTailCall) {
+            const target = tailCall();
+            if (target) { p = target; ({ op, dst: D, src: S, off: O, imm: I, imm2: I2, valid: V } = p); n = p.n; pc = 0; continue; }
+          }
+          break;
+        case 0x8d: // callx: the helper whose id is in the register (bpf_conformance / uBPF semantics)
+          if (helperCall(lo[d])) return finish();
+          break;
+        case 0x95:
+          if (frame === 0) return finish();
+          frame--;
+          for (let r = 6; r <= 9; r++) { lo[r] = saved[frame * 8 + (r - 6) * 2]; hi[r] = saved[frame * 8 + (r - 6) * 2 + 1]; }
+          lo[10] = stack + STACK * (frame + 1);
+          hi[10] = 0;
+          pc = retPc[frame];
+          break;
+        // ---- legacy packet loads: r0 = ntoh(*(size *)(packet + [src] + imm)) ----
+        case 0x20: case 0x28: case 0x30: case 0x40: case 0x48: case 0x50: {
+          const size = (code & 0x18) === 0x10 ? 1 : (code & 0x18) === 0x08 ? 2 : 4;
+          const pkt = rt.packet;
+          const data = pkt ? mem.getUint32(pkt.ctx, true) : 0;
+          const end = pkt ? mem.getUint32(pkt.ctx + 4, true) : 0;
+          const at = ((code & 0xe0) === 0x40 ? lo[s] : 0) + imm;
+          if (!pkt || at < 0 || data + at + size > end) return finishWith(0, 0); // the kernel ends the program with r0 = 0
+          const a = data + at;
+          lo[0] = size === 1 ? mem.getUint8(a) : size === 2 ? mem.getUint16(a, false) : mem.getUint32(a, false);
+          hi[0] = 0;
+          break;
+        }
+        default:
+          throw new RuntimeError('E_UNKNOWN_OPCODE', pc, `unknown opcode 0x${code.toString(16).padStart(2, '0')}`);
+      }
+      pc++;
+    }
+  } finally {
+    space.free(stack);
+  }
+
+  function finish(): RunResult {
+    return { lo: lo[0], hi: hi[0], r0: toBig(lo[0], hi[0]), insns: count };
+  }
+  function finishWith(l: number, h: number): RunResult {
+    lo[0] = l;
+    hi[0] = h;
+    return finish();
+  }
+  function helperCall(id: number): boolean {
+    if (opts.unwindHelper5 && id === 5) {
+      lo[0] = lo[1];
+      hi[0] = hi[1];
+      return lo[1] === 0 && hi[1] === 0;
+    }
+    const impl = rt.helper(id);
+    if (!impl) throw new RuntimeError('E_UNKNOWN_HELPER', pc, `helper ${helperName(id) ?? `#${id}`} is not available in the user-space runtime`);
+    for (let r = 0; r <= 5; r++) { helperRegs[2 * r] = lo[r]; helperRegs[2 * r + 1] = hi[r]; }
+    impl(rt, helperRegs);
+    lo[0] = helperRegs[0];
+    hi[0] = helperRegs[1];
+    if (space.view !== mem) { mem = space.view; memSize = space.size; }
+    return false;
+  }
+  function tailCall(): Decoded | undefined {
+    const t = rt.pendingTailCall!;
+    rt.pendingTailCall = undefined;
+    if (tailCalls >= MAX_TAIL_CALLS) return undefined; // the kernel's limit: the call falls through
+    const target = tailTarget?.(rt.tailCallTarget(t.mapFd, t.index));
+    if (target) tailCalls++;
+    return target;
+  }
+  function mul64(d: number, bl: number, bh: number): void {
+    const al = lo[d], ah = hi[d];
+    const l = Math.imul(al, bl) >>> 0;
+    const h = (mulhi(al, bl) + Math.imul(al, bh) + Math.imul(ah, bl)) >>> 0;
+    lo[d] = l;
+    hi[d] = h;
+  }
+  function div64(d: number, bl: number, bh: number, signed: boolean, mod: boolean): void {
+    if (bl === 0 && bh === 0) {
+      if (!mod) { lo[d] = 0; hi[d] = 0; } // x / 0 = 0; x % 0 = x
+      return;
+    }
+    const a = toBig(lo[d], hi[d]);
+    const b = toBig(bl, bh);
+    let r: bigint;
+    if (signed) {
+      const sa = BigInt.asIntN(64, a);
+      const sb = BigInt.asIntN(64, b);
+      r = mod ? sa % sb : sb === -1n ? -sa : sa / sb; // LLONG_MIN / -1 wraps to LLONG_MIN
+    } else r = mod ? a % b : a / b;
+    const u = BigInt.asUintN(64, r);
+    lo[d] = Number(u & 0xffffffffn);
+    hi[d] = Number(u >> 32n);
+  }
+  function div32(d: number, b: number, signed: boolean, mod: boolean): void {
+    const a = lo[d];
+    if (b === 0) {
+      if (!mod) lo[d] = 0;
+      hi[d] = 0;
+      return;
+    }
+    if (signed) {
+      const sa = a | 0, sb = b | 0;
+      lo[d] = mod ? sa % sb : sb === -1 ? -sa | 0 : (sa / sb) | 0;
+    } else lo[d] = mod ? a % b : Math.floor(a / b);
+    hi[d] = 0;
+  }
+  function shl64(d: number, k: number): void {
+    if (k === 0) return;
+    if (k >= 32) { hi[d] = lo[d] << (k - 32); lo[d] = 0; }
+    else { hi[d] = (hi[d] << k) | (lo[d] >>> (32 - k)); lo[d] = lo[d] << k; }
+  }
+  function shr64(d: number, k: number): void {
+    if (k === 0) return;
+    if (k >= 32) { lo[d] = hi[d] >>> (k - 32); hi[d] = 0; }
+    else { lo[d] = (lo[d] >>> k) | (hi[d] << (32 - k)); hi[d] = hi[d] >>> k; }
+  }
+  function sar64(d: number, k: number): void {
+    if (k === 0) return;
+    const h = hi[d] | 0;
+    if (k >= 32) { lo[d] = h >> (k - 32); hi[d] = h >> 31; }
+    else { lo[d] = (lo[d] >>> k) | (h << (32 - k)); hi[d] = h >> k; }
+  }
+  function neg64(d: number): void {
+    const l = (~lo[d] + 1) >>> 0;
+    hi[d] = (~hi[d] + (l === 0 ? 1 : 0)) >>> 0;
+    lo[d] = l;
+  }
+  function atomic32(d: number, s: number, off: number, op: number): void {
+    const a = addrOf(d, off, 4, true);
+    const old = mem.getUint32(a, true);
+    let v = old;
+    switch (op & ~1) {
+      case 0x00: v = (old + lo[s]) >>> 0; break;
+      case 0x40: v = (old | lo[s]) >>> 0; break;
+      case 0x50: v = (old & lo[s]) >>> 0; break;
+      case 0xa0: v = (old ^ lo[s]) >>> 0; break;
+      case 0xe0: v = lo[s]; break;
+      case 0xf0: v = old === lo[0] ? lo[s] : old; break;
+    }
+    mem.setUint32(a, v, true);
+    if (op === 0xf1) { lo[0] = old; hi[0] = 0; }
+    else if (op & 1) { lo[s] = old; hi[s] = 0; }
+  }
+  function atomic64(d: number, s: number, off: number, op: number): void {
+    const a = addrOf(d, off, 8, true);
+    const ol = mem.getUint32(a, true), oh = mem.getUint32(a + 4, true);
+    let vl = ol, vh = oh;
+    switch (op & ~1) {
+      case 0x00: { const s0 = ol + lo[s]; vl = s0 >>> 0; vh = (oh + hi[s] + (s0 >= TWO32 ? 1 : 0)) >>> 0; break; }
+      case 0x40: vl = (ol | lo[s]) >>> 0; vh = (oh | hi[s]) >>> 0; break;
+      case 0x50: vl = (ol & lo[s]) >>> 0; vh = (oh & hi[s]) >>> 0; break;
+      case 0xa0: vl = (ol ^ lo[s]) >>> 0; vh = (oh ^ hi[s]) >>> 0; break;
+      case 0xe0: vl = lo[s]; vh = hi[s]; break;
+      case 0xf0: if (ol === lo[0] && oh === hi[0]) { vl = lo[s]; vh = hi[s]; } break;
+    }
+    mem.setUint32(a, vl, true);
+    mem.setUint32(a + 4, vh, true);
+    if (op === 0xf1) { lo[0] = ol; hi[0] = oh; }
+    else if (op & 1) { lo[s] = ol; hi[s] = oh; }
+  }
+}
+
+function ucmp(al: number, ah: number, bl: number, bh: number): number {
+  return ah !== bh ? (ah > bh ? 1 : -1) : al === bl ? 0 : al > bl ? 1 : -1;
+}
+
+function scmp(al: number, ah: number, bl: number, bh: number): number {
+  const sa = ah | 0, sb = bh | 0;
+  return sa !== sb ? (sa > sb ? 1 : -1) : al === bl ? 0 : al > bl ? 1 : -1;
+}
+
+function toBigNumber(lo: number, hi: number): number {
+  return hi * TWO32 + lo;
+}
