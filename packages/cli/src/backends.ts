@@ -1,4 +1,5 @@
 import { KernelOracle, probe } from '@tsbpf/kernel';
+import { InterpBackend, RuntimeError } from '@tsbpf/interp';
 import type { Insn } from '@tsbpf/core';
 import { CliExit } from './io.js';
 
@@ -9,11 +10,29 @@ export interface CliBackend {
   close(): void;
 }
 
-/** Backends the CLI knows. The interpreter and the JIT join this list in their issues. */
-export const BACKEND_NAMES = ['kernel'] as const;
+/** Backends the CLI knows; the first is the default. The JIT joins this list in its issue. */
+export const BACKEND_NAMES = ['interp', 'kernel'] as const;
 
-/** Opens a backend by name, or exits with a message saying why it cannot be used here. */
-export function openBackend(name: string): CliBackend {
+/**
+ * Opens a backend by name, or exits with a message saying why it cannot be used here.
+ * `conformance` gives helper 5 bpf_conformance's "unwind" meaning (user-space backends only).
+ */
+export function openBackend(name: string, opts: { conformance?: boolean } = {}): CliBackend {
+  if (name === 'interp') {
+    const b = new InterpBackend();
+    return {
+      name,
+      run(insns, mem) {
+        try {
+          return b.runRaw(insns, mem, { unwindHelper5: opts.conformance }).r0;
+        } catch (e) {
+          if (e instanceof RuntimeError) throw new CliExit(e.message, 1);
+          throw e;
+        }
+      },
+      close: () => b.close(),
+    };
+  }
   if (name !== 'kernel') throw new CliExit(`unknown backend '${name}' (available: ${BACKEND_NAMES.join(', ')})`, 2);
   const p = probe();
   if (!p.ok) throw new CliExit(`the kernel backend is not usable here: ${p.reason}`, 1);

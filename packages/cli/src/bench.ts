@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AttachType, MapType, ProgType, PseudoLd, assembleLlvm, imm64, type Insn } from '@tsbpf/core';
 import { KernelBackend, probe } from '@tsbpf/kernel';
+import { InterpBackend } from '@tsbpf/interp';
 
 /** One benchmark measurement (the `--json` line). */
 export interface BenchRow {
@@ -114,8 +115,58 @@ export function benchKernel(dir: string, name: string, ref: BenchReference, opts
   }
 }
 
+/**
+ * Runs one benchmark program on the interpreter: the user-space build (r1 = packet, r2 = its
+ * length), timed in-process (median of 5 measurements of about `targetMs` each); instructions per
+ * execution are counted by the interpreter itself.
+ */
+export function benchInterp(dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
+  const readFile = (p: string) => readFileSync(resolve(dir, p), 'utf8');
+  const backend = new InterpBackend();
+  let insns = assembleLlvm(readFile(`${name}.s`), { readFile }).insns;
+  if (name === 'hash1000') {
+    const m = backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024 });
+    const k = new Uint8Array(4);
+    const v = new Uint8Array(8);
+    for (let i = 0; i < 1024; i++) {
+      new DataView(k.buffer).setUint32(0, i, true);
+      new DataView(v.buffer).setBigUint64(0, BigInt(i), true);
+      m.update(k, v);
+    }
+    insns = patchMapMarker(insns, m.fd);
+  }
+  const data = new Uint8Array(readFileSync(resolve(dir, 'packet.bin')));
+  const space = backend.runtime.space;
+  const mem = space.alloc(data.length, 'packet');
+  space.write(mem, data);
+  backend.runtime.checkProgram(insns);
+  const prog = backend.load({ insns, progType: ProgType.SocketFilter, name });
+  const once = () => prog.run({ args: [mem, data.length], budget: 1e9 });
+  const first = once();
+  const t0 = process.hrtime.bigint();
+  once();
+  const one = Math.max(1, Number(process.hrtime.bigint() - t0));
+  const target = (opts.targetMs ?? 100) * 1e6;
+  const repeat = Math.max(1, Math.min(1_000_000, Math.round(target / one)));
+  const samples: number[] = [];
+  for (let s = 0; s < 5; s++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < repeat; i++) once();
+    samples.push(Number(process.hrtime.bigint() - t) / repeat);
+  }
+  samples.sort((a, b) => a - b);
+  void ref;
+  return { program: name, backend: 'interp', ns_per_exec: Math.round(samples[2] * 10) / 10, insns_per_exec: first.insns, runs: repeat * 5 };
+}
+
+/** Runs a benchmark program on the named backend. */
+export function benchProgram(backend: string, dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
+  return backend === 'interp' ? benchInterp(dir, name, ref, opts) : benchKernel(dir, name, ref, opts);
+}
+
 /** Whether a backend can run benchmarks here, or why not. */
 export function benchBackendReason(name: string): string | undefined {
+  if (name === 'interp') return undefined;
   if (name !== 'kernel') return `unknown backend '${name}'`;
   const p = probe();
   return p.ok ? undefined : p.reason;

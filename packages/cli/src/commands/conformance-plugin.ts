@@ -15,7 +15,7 @@ export function register(program: Command, io: CliIo): void {
     .command('conformance-plugin')
     .description('act as a bpf_conformance plugin: [mem hex] argument, program hex on stdin, r0 hex on stdout')
     .argument('[mem]', 'input memory as hex bytes ("00  01  02  ")')
-    .option('-b, --backend <name>', `backend: ${BACKEND_NAMES.join(', ')}`, 'kernel')
+    .option('-b, --backend <name>', `backend: ${BACKEND_NAMES.join(', ')}`, 'interp')
     .allowExcessArguments(false)
     .action((memArg: string | undefined, opts: { backend: string }) => {
       let mem: Uint8Array;
@@ -27,7 +27,7 @@ export function register(program: Command, io: CliIo): void {
       } catch (e) {
         throw new CliExit(`bad plugin input: ${(e as Error).message}`, 1);
       }
-      const backend = openBackend(opts.backend);
+      const backend = openBackend(opts.backend, { conformance: true });
       try {
         io.stdout(`${backend.run(insns, mem).toString(16)}\n`);
       } finally {

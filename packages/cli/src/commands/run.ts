@@ -10,7 +10,7 @@ export function register(program: Command, io: CliIo): void {
     .command('run')
     .description('run a program once (r1 = memory, r2 = its length) and print r0 in hex')
     .argument('<program>', 'raw .bin, hex text, assembly (.s, either syntax) or a bpf_conformance .data file')
-    .option('-b, --backend <name>', `backend: ${BACKEND_NAMES.join(', ')}`, 'kernel')
+    .option('-b, --backend <name>', `backend: ${BACKEND_NAMES.join(', ')}`, 'interp')
     .option('--mem <hex>', 'input memory as hex bytes')
     .option('--mem-file <file>', 'input memory from a file (raw bytes)')
     .action((file: string, opts: { backend: string; mem?: string; memFile?: string }) => {
