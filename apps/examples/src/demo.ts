@@ -2,8 +2,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InterpBackend } from '@tsbpf/interp';
+import { RingBufMap, TypedMap, struct, u32, u64 } from '@tsbpf/maps';
 import {
-  AsmError, assembleLlvm, decode, disassembleLlvm, disassembleUbpf, encode, objdumpListing,
+  AsmError, MapType, ProgType, assembleLlvm, decode, disassembleLlvm, disassembleUbpf, encode, objdumpListing,
   parseConformanceData, program, Mov, Add, JLT, Exit, label, R0, R1,
 } from '@tsbpf/core';
 
@@ -54,6 +56,72 @@ if (existsSync(resolve(shared, 'conformance', 'tests'))) {
   }
   console.log(`${files.length} programs, ${slots} instruction slots; ${ok} round-trip through LLVM syntax byte for byte`);
 }
+
+section('running it on the embedded backend (the interpreter)');
+const interp = new InterpBackend({ context: { pid: 4242, tgid: 4242, comm: 'demo' } });
+const prime = interp.runRaw(insns, test.mem);
+console.log(`${test.name}: r0 = 0x${prime.r0.toString(16)} (expected 0x${test.result?.toString(16)}), ${prime.insns} instructions executed`);
+
+// A packet program with maps: counts packets by their first byte into a hash map and sends an
+// event for each to a ring buffer, like a small BCC tool.
+const counts = interp.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 64, name: 'counts' });
+const events = interp.createMap({ type: MapType.Ringbuf, keySize: 0, valueSize: 0, maxEntries: 4096, name: 'events' }) as RingBufMap;
+const counter = interp.load({
+  progType: ProgType.Xdp,
+  name: 'count_first_byte',
+  insns: assembleLlvm(`
+    r6 = *(u32 *)(r1 + 0)          # data
+    r7 = *(u32 *)(r1 + 4)          # data_end
+    r2 = r6
+    r2 += 1
+    if r2 > r7 goto pass
+    r8 = *(u8 *)(r6 + 0)
+    *(u32 *)(r10 - 4) = r8
+    r2 = r10
+    r2 += -4
+    r1 = map_fd(${counts.fd}) ll
+    call bpf_map_lookup_elem
+    if r0 != 0 goto bump
+    *(u64 *)(r10 - 16) = 0
+    r1 = map_fd(${counts.fd}) ll
+    r2 = r10
+    r2 += -4
+    r3 = r10
+    r3 += -16
+    r4 = 0
+    call bpf_map_update_elem
+    r2 = r10
+    r2 += -4
+    r1 = map_fd(${counts.fd}) ll
+    call bpf_map_lookup_elem
+    if r0 == 0 goto pass
+  bump:
+    r1 = 1
+    lock *(u64 *)(r0 + 0) += r1
+    r1 = map_fd(${events.fd}) ll
+    r2 = 16
+    r3 = 0
+    call bpf_ringbuf_reserve
+    if r0 == 0 goto pass
+    *(u32 *)(r0 + 0) = r8
+    r9 = r0
+    call bpf_get_current_pid_tgid
+    *(u32 *)(r9 + 4) = r0
+    call bpf_ktime_get_ns
+    *(u64 *)(r9 + 8) = r0
+    r1 = r9
+    r2 = 0
+    call bpf_ringbuf_submit
+  pass:
+    r0 = 2                          # XDP_PASS
+    exit`).insns,
+});
+for (const first of [1, 2, 2, 3, 3, 3]) counter.testRun({ data: Uint8Array.of(first, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) });
+const typed = new TypedMap(counts, u32, u64);
+console.log('counts (first byte -> packets):', [...typed.entries()].map(([k, v]) => `${k}:${v}`).join(' '));
+const evt = struct({ first: u32, pid: u32, ts: u64 });
+const records = events.consume().map((r) => evt.decode(new DataView(r.buffer), 0));
+console.log(`ring buffer: ${records.length} events, first ${JSON.stringify(records[0], (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
 
 section('the builder DSL');
 const built = program(Mov.imm(R0, 0), Mov.imm(R1, 1), label('loop'), Add.reg(R0, R1), Add.imm(R1, 1), JLT.imm(R1, 11, 'loop'), Exit());
