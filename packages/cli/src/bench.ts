@@ -69,6 +69,18 @@ export function readBenchReference(dir: string): BenchReference {
   return ref;
 }
 
+/** Fills hash1000's map: keys 0..1023, value = key (u64); returns its descriptor. */
+function fillBenchHash(m: { fd: number; update(k: Uint8Array, v: Uint8Array): void }): number {
+  const k = new Uint8Array(4);
+  const v = new Uint8Array(8);
+  for (let i = 0; i < 1024; i++) {
+    new DataView(k.buffer).setUint32(0, i, true);
+    new DataView(v.buffer).setBigUint64(0, BigInt(i), true);
+    m.update(k, v);
+  }
+  return m.fd;
+}
+
 /** Replaces hash1000's marker (`lddw 0x5a5a5a5a`) by a map reference. */
 function patchMapMarker(insns: Insn[], fd: number): Insn[] {
   return insns.map((i) => (i.wide && imm64(i) === 0x5a5a5a5an ? { ...i, src: PseudoLd.MAP_FD, imm: fd, wide: { imm: 0, head: 0 } } : i));
@@ -84,15 +96,7 @@ export function benchKernel(dir: string, name: string, ref: BenchReference, opts
   try {
     let insns = assembleLlvm(readFile(`${name}.s`), { readFile, defines: { KERNEL: 1 } }).insns;
     if (name === 'hash1000') {
-      const m = backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024, name: 'bench_hash' });
-      const k = new Uint8Array(4);
-      const v = new Uint8Array(8);
-      for (let i = 0; i < 1024; i++) {
-        new DataView(k.buffer).setUint32(0, i, true);
-        new DataView(v.buffer).setBigUint64(0, BigInt(i), true);
-        m.update(k, v);
-      }
-      insns = patchMapMarker(insns, m.fd);
+      insns = patchMapMarker(insns, fillBenchHash(backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024, name: 'bench_hash' })));
     }
     const data = new Uint8Array(readFileSync(resolve(dir, 'packet.bin')));
     let prog;
@@ -125,15 +129,7 @@ export function benchInterp(dir: string, name: string, ref: BenchReference, opts
   const backend = new InterpBackend();
   let insns = assembleLlvm(readFile(`${name}.s`), { readFile }).insns;
   if (name === 'hash1000') {
-    const m = backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024 });
-    const k = new Uint8Array(4);
-    const v = new Uint8Array(8);
-    for (let i = 0; i < 1024; i++) {
-      new DataView(k.buffer).setUint32(0, i, true);
-      new DataView(v.buffer).setBigUint64(0, BigInt(i), true);
-      m.update(k, v);
-    }
-    insns = patchMapMarker(insns, m.fd);
+    insns = patchMapMarker(insns, fillBenchHash(backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024 })));
   }
   const data = new Uint8Array(readFileSync(resolve(dir, 'packet.bin')));
   const space = backend.runtime.space;

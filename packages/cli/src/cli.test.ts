@@ -62,6 +62,18 @@ describe('tsbpf asm / disasm', () => {
     expect(odd.err).toContain('E_DECODE_HEX');
   });
 
+  it('run and conformance-plugin on the interpreter (the default backend)', async () => {
+    expect((await run(['run', '-'], 'r0 = 42\nexit\n')).out).toBe('0x2a\n');
+    expect((await run(['run', '--mem', '00 11 22 33', '-'], 'r0 = r2\nexit\n')).out).toBe('0x4\n');
+    const oob = await run(['run', '-'], 'r0 = *(u64 *)(r1 + 0)\nexit\n');
+    expect(oob.code).toBe(1);
+    expect(oob.err).toContain('insn 0: invalid read of 8 bytes at 0x0');
+    // Plugin protocol: memory as the argument, program hex on stdin, r0 hex on stdout.
+    expect((await run(['conformance-plugin', '01  02  03  '], 'b7 00 00 00 05 00 00 00 0f 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00\n')).out).toBe('8\n');
+    // uBPF's unwind helper 5: r1 = 0 ends the program with r0 = 0.
+    expect((await run(['conformance-plugin'], 'b7 01 00 00 00 00 00 00 85 00 00 00 05 00 00 00 b7 00 00 00 02 00 00 00 95 00 00 00 00 00 00 00\n')).out).toBe('0\n');
+  });
+
   const bin = join(repo, 'packages', 'cli', 'dist', 'bin.js');
   it.runIf(existsSync(bin))('runs as the built bin (what npx tsbpf runs)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsbpf-cli-'));

@@ -32,10 +32,10 @@ const runnerHex = (b: Uint8Array) => Array.from(b, (x) => `${x.toString(16).padS
 
 describe.skipIf(!kernel.ok)('tsbpf run / conformance-plugin / bench on the kernel', () => {
   it('run prints r0 in hex for assembly, hex and .data programs', async () => {
-    expect((await run(['run', '-'], 'r0 = 42\nexit\n')).out).toBe('0x2a\n');
-    expect((await run(['run', '--mem', '00 11 22 33', '-'], 'r0 = r2\nexit\n')).out).toBe('0x4\n');
-    expect((await run(['run', '-'], 'b7 00 00 00 07 00 00 00\n95 00 00 00 00 00 00 00\n')).out).toBe('0x7\n');
-    const rejected = await run(['run', '-'], 'exit\n');
+    expect((await run(['run', '--backend', 'kernel', '-'], 'r0 = 42\nexit\n')).out).toBe('0x2a\n');
+    expect((await run(['run', '--backend', 'kernel', '--mem', '00 11 22 33', '-'], 'r0 = r2\nexit\n')).out).toBe('0x4\n');
+    expect((await run(['run', '--backend', 'kernel', '-'], 'b7 00 00 00 07 00 00 00\n95 00 00 00 00 00 00 00\n')).out).toBe('0x7\n');
+    const rejected = await run(['run', '--backend', 'kernel', '-'], 'exit\n');
     expect(rejected.code).toBe(1);
     expect(rejected.err).toContain('R0 !read_ok');
     expect((await run(['run', '--backend', 'nope', '-'], 'exit\n')).code).toBe(2);

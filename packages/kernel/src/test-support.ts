@@ -29,3 +29,25 @@ export function ensureTracefs(): string | undefined {
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
+
+/**
+ * Assembly of a program that adds 1 to the u64 at `slot` of array map `mapFd`, only for process
+ * `pid` when given (what the tracing tests attach everywhere).
+ */
+export function counterAsm(o: { mapFd: number; slot?: number; pid?: number }): string {
+  return `
+    ${o.pid === undefined ? '' : `call bpf_get_current_pid_tgid
+    r0 >>= 32
+    if r0 != ${o.pid} goto out`}
+    *(u32 *)(r10 - 4) = ${o.slot ?? 0}
+    r2 = r10
+    r2 += -4
+    r1 = map_fd(${o.mapFd}) ll
+    call bpf_map_lookup_elem
+    if r0 == 0 goto out
+    r1 = 1
+    lock *(u64 *)(r0 + 0) += r1
+  out:
+    r0 = 0
+    exit`;
+}

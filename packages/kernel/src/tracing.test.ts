@@ -11,7 +11,7 @@ import { KernelBackend } from './backend.js';
 import { RingBufReader } from './ringbuf.js';
 import { PerfBufReader } from './perfbuf.js';
 import { onlineCpus } from './sys/cpus.js';
-import { ensureTracefs, kernelSkipReason, openFds } from './test-support.js';
+import { counterAsm, ensureTracefs, kernelSkipReason, openFds } from './test-support.js';
 
 const skip = kernelSkipReason() ?? ensureTracefs();
 if (skip) console.log(`tracing tests skipped: ${skip}`);
@@ -48,21 +48,7 @@ describe.skipIf(skip)('tracing on the real kernel', () => {
     const prog = backend.load({
       progType: ProgType.Tracepoint,
       name: 'count_execs',
-      insns: assembleLlvm(`
-        call bpf_get_current_pid_tgid
-        r0 >>= 32
-        if r0 != ${child.pid} goto out
-        *(u32 *)(r10 - 4) = 0
-        r2 = r10
-        r2 += -4
-        r1 = map_fd(${counts.fd}) ll
-        call bpf_map_lookup_elem
-        if r0 == 0 goto out
-        r1 = 1
-        lock *(u64 *)(r0 + 0) += r1
-      out:
-        r0 = 0
-        exit`).insns,
+      insns: assembleLlvm(counterAsm({ mapFd: counts.fd, pid: child.pid })).insns,
     });
     const link = attachTracepoint(prog, 'syscalls', 'sys_enter_execve');
     child.go();
@@ -134,18 +120,7 @@ describe.skipIf(skip)('tracing on the real kernel', () => {
     const src = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'uprobe_target.c');
     expect(spawnSync('cc', ['-O1', '-o', bin, src]).status).toBe(0);
     const counts = backend.createMap({ type: MapType.Array, keySize: 4, valueSize: 8, maxEntries: 2 });
-    const counter = (slot: number) => assembleLlvm(`
-        *(u32 *)(r10 - 4) = ${slot}
-        r2 = r10
-        r2 += -4
-        r1 = map_fd(${counts.fd}) ll
-        call bpf_map_lookup_elem
-        if r0 == 0 goto out
-        r1 = 1
-        lock *(u64 *)(r0 + 0) += r1
-      out:
-        r0 = 0
-        exit`).insns;
+    const counter = (slot: number) => assembleLlvm(counterAsm({ mapFd: counts.fd, slot })).insns;
     const entry = backend.load({ progType: ProgType.Kprobe, name: 'uprobe_count', insns: counter(0) });
     const exit = backend.load({ progType: ProgType.Kprobe, name: 'uretprobe_count', insns: counter(1) });
     const l1 = attachUprobe(entry, { binary: bin, symbol: 'tsbpf_target' });
@@ -163,21 +138,7 @@ describe.skipIf(skip)('tracing on the real kernel', () => {
     const child = execChain();
     const prog = backend.load({
       progType: ProgType.RawTracepoint,
-      insns: assembleLlvm(`
-        call bpf_get_current_pid_tgid
-        r0 >>= 32
-        if r0 != ${child.pid} goto out
-        *(u32 *)(r10 - 4) = 0
-        r2 = r10
-        r2 += -4
-        r1 = map_fd(${counts.fd}) ll
-        call bpf_map_lookup_elem
-        if r0 == 0 goto out
-        r1 = 1
-        lock *(u64 *)(r0 + 0) += r1
-      out:
-        r0 = 0
-        exit`).insns,
+      insns: assembleLlvm(counterAsm({ mapFd: counts.fd, pid: child.pid })).insns,
     });
     const link = attachRawTracepoint(prog, 'sys_enter');
     child.go();
@@ -225,21 +186,7 @@ describe.skipIf(skip)('tracing on the real kernel', () => {
       {
         progType: ProgType.Tracing,
         expectedAttachType: AttachType.TraceRawTp,
-        insns: assembleLlvm(`
-          call bpf_get_current_pid_tgid
-          r0 >>= 32
-          if r0 != ${child.pid} goto out
-          *(u32 *)(r10 - 4) = 0
-          r2 = r10
-          r2 += -4
-          r1 = map_fd(${counts.fd}) ll
-          call bpf_map_lookup_elem
-          if r0 == 0 goto out
-          r1 = 1
-          lock *(u64 *)(r0 + 0) += r1
-        out:
-          r0 = 0
-          exit`).insns,
+        insns: assembleLlvm(counterAsm({ mapFd: counts.fd, pid: child.pid })).insns,
       },
       { attachBtfId: tpBtfId('sched_process_exec') },
     );

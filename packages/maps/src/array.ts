@@ -66,15 +66,22 @@ export class ArrayMap extends BpfMap {
   }
 
   nextKey(key?: Uint8Array): Uint8Array | undefined {
-    const i = key === undefined ? -1 : this.index(key);
-    const next = i < 0 || i >= this.spec.maxEntries ? 0 : i + 1;
-    if (next >= this.spec.maxEntries) return undefined;
-    const out = new Uint8Array(4);
-    new DataView(out.buffer).setUint32(0, next, true);
-    return out;
+    return arrayNextKey(key === undefined ? undefined : this.index(key), this.spec.maxEntries);
   }
 
   close(): void {
     this.space.free(this.base);
   }
+}
+
+/**
+ * `get_next_key` of the array-like maps, as the kernel's `array_map_get_next_key`: no key or an
+ * index out of range gives index 0, the last index gives ENOENT (`undefined`).
+ */
+export function arrayNextKey(index: number | undefined, maxEntries: number): Uint8Array | undefined {
+  const next = index === undefined || index >= maxEntries ? 0 : index + 1;
+  if (next >= maxEntries) return undefined;
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, next, true);
+  return out;
 }

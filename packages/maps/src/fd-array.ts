@@ -1,6 +1,7 @@
 import { Errno, MapError, UpdateFlags, type MapSpec } from '@tsbpf/core';
 import type { AddressSpace } from './address-space.js';
 import { BpfMap } from './map.js';
+import { arrayNextKey } from './array.js';
 
 /** Resolves a descriptor stored into an fd array: the object's id, or undefined for a bad fd. */
 export type FdResolver = (fd: number) => number | undefined;
@@ -68,12 +69,7 @@ export class FdArrayMap extends BpfMap {
   }
 
   nextKey(key?: Uint8Array): Uint8Array | undefined {
-    const i = key === undefined ? -1 : this.index(key);
-    const next = i < 0 || i >= this.spec.maxEntries ? 0 : i + 1;
-    if (next >= this.spec.maxEntries) return undefined;
-    const out = new Uint8Array(4);
-    new DataView(out.buffer).setUint32(0, next, true);
-    return out;
+    return arrayNextKey(key === undefined ? undefined : this.index(key), this.spec.maxEntries);
   }
 
   close(): void {}
