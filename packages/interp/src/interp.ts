@@ -206,7 +206,11 @@ export class Decoded {
       this.valid[slot] = form && insn.dst <= 10 && (insn.src <= 10 || form.kind === 'lddw' || form.kind === 'call') ? 1 : 0;
       if (insn.wide) {
         this.imm2[slot] = insn.wide.imm;
-        if (form?.kind === 'lddw' && form.pseudo !== 0) {
+        if (form?.kind === 'lddw' && form.pseudo === 4) {
+          // BPF_PSEUDO_FUNC: the callback's absolute slot, which bpf_loop hands back to the backend.
+          this.imm[slot] = slot + 1 + insn.imm;
+          this.imm2[slot] = 0;
+        } else if (form?.kind === 'lddw' && form.pseudo !== 0) {
           const v = resolveLddw?.(insn);
           if (v === undefined) this.valid[slot] = 0;
           else {
@@ -230,6 +234,8 @@ export interface RunOptions extends RunLimits {
   args?: number[];
   /** The uBPF "unwind" helper of bpf_conformance: helper 5 returns r1 and stops the program when r1 is 0. */
   unwindHelper5?: boolean;
+  /** Slot to start at (a callback's entry); 0 by default. */
+  entry?: number;
   /** Programs tail calls may reach (through the runtime's prog arrays). */
 }
 
@@ -289,10 +295,13 @@ export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarge
   let p = prog;
   let { op, dst: D, src: S, off: O, imm: I, imm2: I2, kind: K } = p;
   let n = p.n;
-  let pc = 0;
+  let pc = opts.entry ?? 0;
   let count = 0;
   let tailCalls = 0;
   const budget = opts.budget ?? 100_000_000;
+  // bpf_loop and friends call back into the program: a nested run from the callback's slot.
+  const outerInvoke = rt.invokeCallback;
+  rt.invokeCallback = (entry, cbArgs) => run(p, rt, { ...opts, args: cbArgs, entry }, tailTarget).r0;
   const unwind = opts.unwindHelper5 ?? false;
 
 
@@ -514,6 +523,7 @@ export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarge
       pc++;
     }
   } finally {
+    rt.invokeCallback = outerInvoke;
     space.free(stack);
   }
 }
