@@ -3,7 +3,7 @@ import { lddw } from '../isa/insn.js';
 import { make } from '../isa/make.js';
 import { PseudoLd } from '../isa/opcodes.js';
 import { helperId } from '../uapi/helper-ids.js';
-import { AsmBuilder, fit64, fitSigned, parseIntegerLiteral, type AssembledProgram } from './common.js';
+import { AsmBuilder, fit64, fitSigned, type AssembledProgram } from './common.js';
 import { Cursor, type RegOperand } from './cursor.js';
 import { stripComment, tokenize, type Token } from './lexer.js';
 import { parseRawSlot, rawSlotInsn } from './raw.js';
@@ -507,9 +507,4 @@ class LineParser {
     }
     this.emit(make.atomic(size, name, true, addr.reg, addr.off, src.reg));
   }
-}
-
-/** Whether a token text is a number literal (used by the syntax detector). */
-export function isNumberText(text: string): boolean {
-  return parseIntegerLiteral(text) !== undefined;
 }
