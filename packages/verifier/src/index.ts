@@ -1,0 +1,1 @@
+export { checkStructure, subprogStarts, toSlots, type StructureError, type SlotView } from './structure.js';
