@@ -52,6 +52,39 @@ export class AsmError extends TsbpfError {
   }
 }
 
+/** Codes of {@link ConformanceError}. */
+export type ConformanceErrorCode =
+  | 'E_CONFORMANCE_UNKNOWN_SECTION'
+  | 'E_CONFORMANCE_BAD_MEM'
+  | 'E_CONFORMANCE_BAD_RESULT'
+  | 'E_CONFORMANCE_BAD_RAW'
+  | 'E_CONFORMANCE_NO_PROGRAM';
+
+/**
+ * A malformed bpf_conformance `.data` file (an unknown `--` section, a `-- mem` token that is not a
+ * hex byte, ...), with the 1-based line and column in the file. Errors in the `-- asm` program
+ * itself are {@link AsmError}s, also positioned in the file.
+ */
+export class ConformanceError extends TsbpfError {
+  declare readonly code: ConformanceErrorCode;
+  /** The test's name, as given to `parseConformanceData`. */
+  readonly file: string;
+  /** 1-based line of the problem. */
+  readonly line: number;
+  /** 1-based column of the problem. */
+  readonly column: number;
+  /** The text of the offending line. */
+  readonly sourceLine: string;
+
+  constructor(code: ConformanceErrorCode, message: string, file: string, pos: SourcePosition, sourceLine = '') {
+    super(code, `${pos.line}:${pos.column}: ${message}`);
+    this.file = file;
+    this.line = pos.line;
+    this.column = pos.column;
+    this.sourceLine = sourceLine;
+  }
+}
+
 /** Codes of {@link DecodeError}. */
 export type DecodeErrorCode =
   | 'E_DECODE_LENGTH'

@@ -37,13 +37,16 @@ export class AsmBuilder {
     return this.slot;
   }
 
-  /** Defines `name` at the current position. */
-  label(name: string, pos: SourcePosition): void {
+  /**
+   * Defines `name` at the current position, or at an earlier `slot` (uBPF's implicit `exit`
+   * label, placed once the whole source has shown that no explicit `exit:` exists).
+   */
+  label(name: string, pos: SourcePosition, slot: number = this.slot): void {
     if (this.labels.has(name)) {
       const first = this.labelPos.get(name)!;
       this.fail('E_ASM_DUPLICATE_LABEL', `label '${name}' is already defined at line ${first.line}`, pos);
     }
-    this.labels.set(name, this.slot);
+    this.labels.set(name, slot);
     this.labelPos.set(name, pos);
   }
 

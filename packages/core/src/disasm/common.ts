@@ -25,10 +25,9 @@ export function rawLines(insn: Insn, why: string, comment: string): string[] {
  * `undefined` when it can.
  */
 export function unprintableReason(insn: Insn, form: InsnForm | undefined): string | undefined {
-  if (!form) {
-    if (insn.op === Opcode.LDDW && !insn.wide) return 'lddw without its second slot';
-    return `opcode 0x${insn.op.toString(16).padStart(2, '0')} is not an eBPF instruction`;
-  }
+  // A truncated lddw (decode's last slot) classifies as lddw, but its text would assemble to two slots.
+  if (insn.op === Opcode.LDDW && !insn.wide) return 'lddw without its second slot';
+  if (!form) return `opcode 0x${insn.op.toString(16).padStart(2, '0')} is not an eBPF instruction`;
   const problem = reservedFieldsProblem(insn, form);
   if (problem) return `reserved field set (${problem})`;
   const unused = unusedFieldSet(insn, form);

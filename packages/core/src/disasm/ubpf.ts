@@ -26,7 +26,7 @@ function formatForm(insn: Insn, form: InsnForm, target: string | undefined): str
     case 'call':
       if (form.target === 'local') return `call local ${target ?? signed(imm)}`;
       if (form.target === 'helper') return `call ${imm}`;
-      return undefined;
+      return `call runtime ${imm}`; // kfunc, as bpf_conformance spells it
     case 'callx':
       return `call %r${dst}`;
     case 'exit':
@@ -57,7 +57,14 @@ function formatForm(insn: Insn, form: InsnForm, target: string | undefined): str
 
 /**
  * Prints one instruction in uBPF syntax, or `undefined` when that syntax cannot express it
- * (unknown opcodes, reserved fields, and kernel-only forms such as `may_goto` or pseudo `lddw`).
+ * (unknown opcodes, reserved or unused fields set, registers above r10, and kernel-only forms
+ * such as `may_goto`, `addr_space_cast` or pseudo `lddw`); {@link disassembleUbpf} prints those
+ * as `.quad` lines. Jump and local-call targets are printed as `+N` / `-N` slots.
+ *
+ * @example
+ * ```ts
+ * formatInsnUbpf({ op: 0x61, dst: 0, src: 1, off: 4, imm: 0 }); // 'ldxw %r0, [%r1+4]'
+ * ```
  */
 export function formatInsnUbpf(insn: Insn): string | undefined {
   const form = classify(insn);
