@@ -24,9 +24,16 @@ export class CliExit extends Error {
   }
 }
 
-/** A typed error already formatted against its input file. */
+/** A typed error already formatted against its input file (exit code 1 unless said otherwise). */
 export class ReportedError extends Error {
-  constructor(readonly text: string) {
+  constructor(readonly text: string, readonly exitCode = 1) {
     super(text);
+  }
+}
+
+/** Ends the command with an exit code after it has printed its output (`verify`: 1 = rejected). */
+export class ExitCode extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
   }
 }

@@ -4,11 +4,13 @@ import { register as registerDisasm } from './commands/disasm.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerPlugin } from './commands/conformance-plugin.js';
 import { register as registerBench } from './commands/bench.js';
+import { register as registerVerify } from './commands/verify.js';
+import { register as registerVerifyCorpus } from './commands/verify-corpus.js';
 import { formatError } from './format.js';
-import { CliExit, ReportedError, processIo, type CliIo } from './io.js';
+import { CliExit, ExitCode, ReportedError, processIo, type CliIo } from './io.js';
 
-/** Every subcommand registers itself here; later issues add run, verify, bench, conformance-plugin. */
-const COMMANDS = [registerAsm, registerDisasm, registerRun, registerPlugin, registerBench];
+/** Every subcommand registers itself here. */
+const COMMANDS = [registerAsm, registerDisasm, registerRun, registerPlugin, registerBench, registerVerify, registerVerifyCorpus];
 
 /** The CLI program, with its subcommands. */
 export function buildProgram(io: CliIo): Command {
@@ -24,7 +26,8 @@ export function buildProgram(io: CliIo): Command {
 
 /**
  * Runs the CLI with `argv` (without the node and script paths) and returns the exit code:
- * 0 success, 1 bad input (typed error printed), 2 usage.
+ * 0 success, 1 bad input (typed error printed), 2 usage; `verify` uses 1 for a rejection and 2
+ * for bad input.
  */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const program = buildProgram(io);
@@ -33,11 +36,16 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof ExitCode) return e.exitCode;
     if (e instanceof CliExit) {
       io.stderr(formatError('', e));
       return e.exitCode;
     }
-    io.stderr(e instanceof ReportedError ? e.text : formatError('tsbpf', e));
+    if (e instanceof ReportedError) {
+      io.stderr(e.text);
+      return e.exitCode;
+    }
+    io.stderr(formatError('tsbpf', e));
     return 1;
   }
 }

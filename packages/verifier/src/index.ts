@@ -1,2 +1,5 @@
 export { checkStructure, subprogStarts, toSlots, type StructureError, type SlotView } from './structure.js';
 export * from './tnum.js';
+export { verify } from './verify.js';
+export type { VerifyOptions, VerifyResult, VerifyError, VerifyStats, VerifierMap } from './types.js';
+export * from './corpus.js';

@@ -1,0 +1,79 @@
+/**
+ * Helper rules the generic prototypes of @tsbpf/helpers do not express, transcribed from the
+ * kernel (kernel/bpf/verifier.c check_map_func_compatibility, may_update_sockmap,
+ * may_access_direct_pkt_data, bpf_helper_changes_pkt_data, the acquire/release helpers) and
+ * prototype corrections for helpers whose derived prototype is wrong.
+ */
+import { helperProto } from '@tsbpf/helpers';
+
+// check_map_func_compatibility, first direction: what a map of each type may be passed to.
+const LOOKUP_UPDATE_DELETE = [1, 2, 3];
+const BY_MAP: Record<number, number[]> = {
+  3: [12], // prog array: tail_call
+  4: [22, 25, 55, 111, 121], // perf event array
+  7: [27, 67], // stack trace: get_stackid
+  8: [37, 80], // cgroup array
+  14: [51, 1], // devmap
+  25: [51, 1], // devmap hash
+  16: [51], // cpumap
+  17: [51, 1], // xskmap
+  12: [1], // array of maps
+  13: [1], // hash of maps
+  15: [52, 53, 60, 82, ...LOOKUP_UPDATE_DELETE], // sockmap
+  18: [70, 71, 72, 82, ...LOOKUP_UPDATE_DELETE], // sockhash
+  20: [82], // reuseport sockarray
+  19: [81], // cgroup storage
+  21: [81], // percpu cgroup storage
+  22: [87, 88, 89, 2], // queue
+  23: [87, 88, 89, 2], // stack
+  24: [107, 108], // sk storage
+  27: [130, 131, 132, 133, 134, 196, 197, 198], // ringbuf
+  28: [156, 157], // inode storage
+  29: [161, 162], // task storage
+  31: [209], // user ringbuf
+  32: [210, 211], // cgrp storage
+  30: [88, 87, 2], // bloom filter: peek, push
+};
+// second direction: helpers that only take certain map types.
+const BY_FUNC: Record<number, number[]> = {
+  12: [3], 22: [4], 25: [4], 55: [4], 111: [4], 121: [4], 27: [7], 67: [7], 37: [8], 80: [8],
+  51: [14, 25, 16, 17], 52: [15], 53: [15], 60: [15], 70: [18], 71: [18], 72: [18], 82: [20, 15, 18],
+  81: [19, 21], 87: [22, 23, 30], 88: [22, 23, 30], 89: [22, 23], 107: [24], 108: [24],
+  130: [27], 131: [27], 132: [27], 133: [27], 134: [27], 156: [28], 157: [28], 161: [29], 162: [29],
+  209: [31], 210: [32], 211: [32], 164: [1, 2, 5, 6, 9, 10], 195: [5, 6, 10],
+};
+
+export function mapFuncCompat(mapType: number, helperId: number, progType: number, _a?: number): string | undefined {
+  const name = helperProto(helperId)?.name ?? 'unknown';
+  const bad = `cannot pass map_type ${mapType} into func ${name}#${helperId}`;
+  const allowedFuncs = BY_MAP[mapType];
+  if (allowedFuncs && !allowedFuncs.includes(helperId)) return bad;
+  const allowedMaps = BY_FUNC[helperId];
+  if (allowedMaps && !allowedMaps.includes(mapType)) return bad;
+  // may_update_sockmap: sockmap/sockhash updates and deletes only from some program types
+  if ((mapType === 15 || mapType === 18) && (helperId === 2 || helperId === 3)) {
+    const ok = [1, 3, 4, 6, 21, 22, 30].includes(progType) || (progType === 13 && helperId === 3) || (progType === 26 && _a === 28);
+    if (!ok) return 'cannot update sockmap in this context';
+  }
+  return undefined;
+}
+export function directPacketAccess(p: number, _a: number | undefined, write: boolean): boolean {
+  const ro = [2, 3, 4, 6, 10, 11, 12, 13, 14, 15, 17, 22, 23];
+  if (!write) return [1, 2, 3, 6, 8, 10, 11, 12, 14, 15, 17, 22].includes(p) || ro.includes(p);
+  return [3, 4, 6, 12, 14, 15, 16, 17, 19].includes(p);
+}
+export function helperChangesPktData(id: number): boolean { return [9, 10, 11, 38, 39, 40, 43, 44, 45, 46, 50, 52, 54, 65, 70, 71, 72, 73, 74, 76, 77, 78].includes(id); }
+export function helperAcquires(id: number): boolean { return [84, 85, 99, 131].includes(id); }
+export function helperReleasesArg(id: number): number | undefined { return [86, 132, 133].includes(id) ? 0 : undefined; }
+const LOOKUP = ['ARG_PTR_TO_CTX', 'ARG_PTR_TO_MEM', 'ARG_CONST_SIZE', 'ARG_ANYTHING', 'ARG_ANYTHING'];
+export const PROTO_OVERRIDES = new Map<number, { args?: string[]; ret?: string }>([
+  [84, { args: LOOKUP, ret: 'RET_PTR_TO_SOCKET_OR_NULL' }],
+  [85, { args: LOOKUP, ret: 'RET_PTR_TO_SOCKET_OR_NULL' }],
+  [99, { args: LOOKUP, ret: 'RET_PTR_TO_SOCK_COMMON_OR_NULL' }],
+  [86, { args: ['ARG_PTR_TO_BTF_ID_SOCK_COMMON'] }],
+  [122, { args: ['ARG_PTR_TO_CTX_OR_NULL'] }],
+  [81, { args: ['ARG_CONST_MAP_PTR', 'ARG_ANYTHING'], ret: 'RET_PTR_TO_MAP_VALUE' }],
+  [105, { args: ['ARG_PTR_TO_MEM', 'ARG_CONST_SIZE', 'ARG_ANYTHING', 'ARG_PTR_TO_LONG'] }],
+  [106, { args: ['ARG_PTR_TO_MEM', 'ARG_CONST_SIZE', 'ARG_ANYTHING', 'ARG_PTR_TO_LONG'] }],
+  [28, { args: ['ARG_PTR_TO_MEM_OR_NULL', 'ARG_CONST_SIZE_OR_ZERO', 'ARG_PTR_TO_MEM_OR_NULL', 'ARG_CONST_SIZE_OR_ZERO', 'ARG_ANYTHING'] }],
+]);

@@ -1,0 +1,84 @@
+/**
+ * The verifier's public types: what a caller gives `verify()` and what it gets back.
+ */
+
+/** What the verifier knows about a map an `lddw` refers to (by fd, as the kernel sees it). */
+export interface VerifierMap {
+  /** The fd the program's `lddw src=1/2 imm=fd` (or a raw `imm`) names. */
+  fd: number;
+  /** Kernel map type number (`BPF_MAP_TYPE_*`). */
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags?: number;
+  /** Name, for messages and tooling. */
+  name?: string;
+  /** Map-in-map: the inner map's template. */
+  inner?: Omit<VerifierMap, 'fd'>;
+  /** `.rodata`-style map frozen before load: the program may not write it. */
+  frozen?: boolean;
+  /** Contents of key 0 (for a frozen map the verifier may read constants from it). */
+  initialValue?: Uint8Array;
+  /** Special fields the map value's BTF declares, by kind, with their offsets. */
+  specialFields?: { kind: 'bpf_spin_lock' | 'bpf_timer' | 'kptr' | 'bpf_wq' | 'other'; offset: number; size: number }[];
+}
+
+export interface VerifyOptions {
+  /** Program type: kernel number or name (`BPF_PROG_TYPE_XDP`, `xdp`). */
+  progType: number | string;
+  /** Expected attach type: kernel number or name (`BPF_CGROUP_INET4_CONNECT`). */
+  expectedAttachType?: number | string;
+  /** Maps the program refers to. */
+  maps?: readonly VerifierMap[];
+  /** 0: only the error (default), 1: the path to the error and the stats, 2: every instruction. */
+  logLevel?: 0 | 1 | 2;
+  /** Privileged (CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN, the default) or not. */
+  privileged?: boolean;
+  /** Program flags (`BPF_F_ANY_ALIGNMENT`, ...); the selftest flags are ignored. */
+  progFlags?: number;
+  /** Licence string; GPL-only helpers need a GPL-compatible one. Default "GPL". */
+  license?: string;
+  /** Keep a per-instruction abstract state in the result (for tooling). */
+  recordStates?: boolean;
+  /** Kernel functions the program calls (`call` with src_reg 2), by slot, as a loader resolved them. */
+  kfuncs?: readonly { insn: number; name: string }[];
+  /** Functions as the program's BTF func_info describes them (first slot, return type). */
+  funcs?: readonly { insn: number; returnsVoid: boolean; global?: boolean; params?: number }[];
+  /** Processed-instruction budget (default 1,000,000, the kernel's BPF_COMPLEXITY_LIMIT_INSNS). */
+  insnLimit?: number;
+}
+
+export interface VerifyStats {
+  /** Instructions processed (the kernel's `insn_processed`). */
+  processed: number;
+  /** States kept for pruning in total and at the peak. */
+  totalStates: number;
+  peakStates: number;
+  /** Stack depth of each subprogram, in bytes (the kernel's `stack depth` line). */
+  stackDepths: number[];
+  /** Time spent, in microseconds. */
+  micros: number;
+}
+
+/** Why a program was rejected. */
+export interface VerifyError {
+  /** Stable code: `E_VERIFIER_REJECT` for a verdict, `E_VERIFIER_INPUT` for an unusable input. */
+  code: 'E_VERIFIER_REJECT' | 'E_VERIFIER_INPUT' | 'E_VERIFIER_TOO_COMPLEX';
+  /** The slot index the kernel would name (undefined for whole-program problems). */
+  insn?: number;
+  /** The kernel's message, as its log prints it. */
+  message: string;
+  /** The errno the kernel's BPF_PROG_LOAD would return (EACCES, EINVAL, E2BIG, ...). */
+  errno: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** The log, in the kernel's format. */
+  log: string;
+  error?: VerifyError;
+  stats: VerifyStats;
+  /** With `recordStates`: per slot, the register state lines the level-2 log prints (first visit). */
+  states?: (string | undefined)[];
+}

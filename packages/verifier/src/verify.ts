@@ -1,0 +1,255 @@
+import { decode, DecodeError, progTypeFromName, attachTypeFromName, MapType, type Insn } from '@tsbpf/core';
+import { checkStructure } from './structure.js';
+import { Engine, Reject, EINVAL, EACCES, E2BIG } from './engine.js';
+import type { Slot } from './liveness.js';
+import type { VerifierMap, VerifyOptions, VerifyResult, VerifyStats } from './types.js';
+
+const EBADF = 9;
+
+/** Opcodes the kernel's instruction table knows (bpf_opcode_in_insntable). */
+const OPCODES: ReadonlySet<number> = (() => {
+  const s = new Set<number>();
+  for (const cls of [0x04, 0x07]) {
+    for (const op of [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xa0, 0xb0, 0xc0]) {
+      s.add(cls | op | 0x00);
+      s.add(cls | op | 0x08);
+    }
+    s.add(cls | 0x80);
+    s.add(cls | 0xd0);
+    if (cls === 0x04) s.add(cls | 0xd8);
+  }
+  for (const cls of [0x05, 0x06]) {
+    for (const op of [0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xa0, 0xb0, 0xc0, 0xd0]) {
+      s.add(cls | op);
+      s.add(cls | op | 0x08);
+    }
+    s.add(cls | 0x00);
+  }
+  s.add(0x85);
+  s.add(0x95);
+  s.add(0xe5);
+  for (const size of [0x00, 0x08, 0x10]) {
+    s.add(0x00 | 0x20 | size);
+    s.add(0x00 | 0x40 | size);
+  }
+  s.add(0x18);
+  for (const size of [0x00, 0x08, 0x10, 0x18]) {
+    s.add(0x01 | 0x60 | size);
+    s.add(0x02 | 0x60 | size);
+    s.add(0x03 | 0x60 | size);
+  }
+  for (const size of [0x00, 0x08, 0x10]) s.add(0x01 | 0x80 | size);
+  for (const size of [0x00, 0x08, 0x10, 0x18]) s.add(0x03 | 0xc0 | size);
+  return s;
+})();
+
+function resolveNumber(v: number | string | undefined, lookup: (n: string) => number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === 'number') return v;
+  return lookup(v);
+}
+
+/**
+ * Verifies a program as the kernel's BPF_PROG_LOAD would, returning the verdict, the log in the
+ * kernel's format and statistics. Never throws for bad input: it becomes an `E_VERIFIER_INPUT`
+ * error.
+ *
+ * @example
+ * ```ts
+ * verify(assembleLlvm('r0 = *(u32 *)(r1 + 0)\nexit').insns, { progType: 'xdp' }).ok; // true
+ * ```
+ */
+export function verify(program: Uint8Array | readonly Insn[], options: VerifyOptions): VerifyResult {
+  const t0 = performance.now();
+  const stats: VerifyStats = { processed: 0, totalStates: 0, peakStates: 0, stackDepths: [], micros: 0 };
+  const done = (r: Omit<VerifyResult, 'stats'>): VerifyResult => {
+    stats.micros = Math.round((performance.now() - t0) * 1000);
+    return { ...r, stats };
+  };
+  const inputError = (message: string, insn?: number): VerifyResult =>
+    done({ ok: false, log: message + '\n', error: { code: 'E_VERIFIER_INPUT', message, errno: EINVAL, insn } });
+  let insns: readonly Insn[];
+  if (program instanceof Uint8Array) {
+    try {
+      insns = decode(program);
+    } catch (e) {
+      return inputError(e instanceof DecodeError ? e.message : String(e));
+    }
+  } else insns = program;
+  const progType = resolveNumber(options?.progType, progTypeFromName);
+  if (progType === undefined || !Number.isInteger(progType) || progType < 0) return inputError(`unknown program type ${String(options?.progType)}`);
+  const attachType = resolveNumber(options.expectedAttachType, attachTypeFromName);
+  if (options.expectedAttachType !== undefined && attachType === undefined) return inputError(`unknown attach type ${String(options.expectedAttachType)}`);
+  const logLevel = options.logLevel ?? 0;
+  if (insns.length === 0) return done({ ok: false, log: 'empty program\n', error: { code: 'E_VERIFIER_INPUT', message: 'empty program', errno: EINVAL } });
+  const maps = new Map<number, VerifierMap>();
+  for (const m of options.maps ?? []) {
+    if (!m || typeof m.fd !== 'number' || typeof m.type !== 'number') return inputError('a map description needs numeric fd and type');
+    maps.set(m.fd, m);
+  }
+
+  const reject = (message: string, insn: number | undefined, errno: number, log: string[] = []): VerifyResult => {
+    const lines = [...log];
+    if (lines[lines.length - 1] !== message) lines.push(message);
+    lines.push(statsLine(stats));
+    return done({ ok: false, log: lines.join('\n') + '\n', error: { code: errno === E2BIG && message.startsWith('BPF program is too large') ? 'E_VERIFIER_TOO_COMPLEX' : 'E_VERIFIER_REJECT', insn, message, errno } });
+  };
+
+  // resolve_pseudo_ldimm64: opcode table, reserved fields, lddw operands
+  const slots: (Slot | undefined)[] = [];
+  const wideOk: boolean[] = [];
+  for (const insn of insns) {
+    slots.push({ op: insn.op, dst: insn.dst, src: insn.src, off: insn.off, imm: insn.imm, imm2: insn.wide?.imm ?? 0 });
+    wideOk.push(insn.wide !== undefined && insn.wide.head === 0);
+    if (insn.wide) {
+      slots.push(undefined);
+      wideOk.push(true);
+    }
+  }
+  for (let pc = 0; pc < slots.length; pc++) {
+    const s = slots[pc];
+    if (!s) continue;
+    if (!OPCODES.has(s.op)) return reject(`unknown opcode ${s.op.toString(16).padStart(2, '0')}`, pc, EINVAL);
+    if ((s.op & 7) === 1 && s.imm !== 0) return reject('BPF_LDX uses reserved fields', pc, EINVAL);
+    if (s.op !== 0x18) continue;
+    if (!wideOk[pc] || pc === slots.length - 1 || s.dst > 10) {
+      const st = checkStructure(insns);
+      return reject(st?.message ?? 'invalid bpf_ld_imm64 insn', st?.insn ?? pc, EINVAL);
+    }
+    if (s.src === 0 || s.src === 4) continue;
+    if (s.src === 3) continue;
+    if (s.src !== 1 && s.src !== 2 && s.src !== 5 && s.src !== 6) return reject('unrecognized bpf_ld_imm64 insn', pc, EINVAL);
+    const m = maps.get(s.imm);
+    if (!m) return reject(`fd ${s.imm} is not pointing to valid bpf_map`, pc, EBADF);
+    if (s.src === 1 || s.src === 5) {
+      if (s.imm2 !== 0) return reject('unrecognized bpf_ld_imm64 insn', pc, EINVAL);
+    } else {
+      const directOk = m.type === MapType.Array || m.type === MapType.Arena;
+      if (!directOk) return reject('no direct value access support for this map type', pc, EINVAL);
+      const off = s.imm2 >>> 0;
+      if (off >= m.valueSize) return reject(`direct value offset of ${off} is not allowed`, pc, EINVAL);
+    }
+  }
+  const st = checkStructure(insns);
+  if (st && !st.message.startsWith('unreachable')) return reject(st.message, st.insn, EINVAL);
+  // check_cfg: a jump may not land on the second slot of an lddw
+  for (let pc = 0; pc < slots.length; pc++) {
+    const s = slots[pc];
+    if (!s) continue;
+    const cls = s.op & 7;
+    if (cls !== 5 && cls !== 6) continue;
+    const op = s.op & 0xf0;
+    if (op === 0x80 || op === 0x90) continue;
+    const to = pc + 1 + (op === 0 && cls === 6 ? s.imm : s.off);
+    if (to >= 0 && to < slots.length && slots[to] === undefined) return reject(`jump into the middle of ldimm64 insn ${to - 1}`, pc, EINVAL);
+  }
+  if (st) return reject(st.message, st.insn, EINVAL);
+
+  const starts = new Set<number>([0]);
+  slots.forEach((s, pc) => {
+    if (s && ((s.op === 0x85 && s.src === 1) || (s.op === 0x18 && s.src === 4))) starts.add(pc + 1 + s.imm);
+  });
+  const subprogs = [...starts].sort((a, b) => a - b);
+  // check_btf_func: LD_ABS / LD_IND may end the program, so only in functions returning int
+  for (const fn of options.funcs ?? []) {
+    if (!fn.returnsVoid || fn.insn === 0) continue;
+    const si = subprogs.indexOf(fn.insn);
+    if (si < 0) continue;
+    const end = si + 1 < subprogs.length ? subprogs[si + 1]! : slots.length;
+    for (let pc = fn.insn; pc < end; pc++) {
+      const s = slots[pc];
+      if (s && (s.op & 7) === 0 && s.op !== 0x18) return reject("LD_ABS is only allowed in functions that return 'int'.", fn.insn, EINVAL);
+    }
+  }
+  const engine = new Engine(slots, {
+    progType,
+    attachType,
+    maps,
+    logLevel,
+    strictAlignment: ((options.progFlags ?? 0) & 1) !== 0 && ((options.progFlags ?? 0) & 2) === 0,
+    license: options.license ?? 'GPL',
+    insnLimit: options.insnLimit ?? 1_000_000,
+    recordStates: options.recordStates ?? false,
+    subprogs,
+    kfuncs: new Map((options.kfuncs ?? []).map((k) => [k.insn, k.name])),
+    globals: new Map((options.funcs ?? []).filter((f) => f.global && f.insn !== 0).map((f) => [f.insn, f.params ?? 5])),
+  });
+  const finish = () => {
+    stats.processed = engine.processed;
+    stats.totalStates = engine.totalStates;
+    stats.peakStates = engine.peakStates;
+    stats.stackDepths = engine.stackDepth.slice();
+  };
+  try {
+    engine.run();
+  } catch (e) {
+    finish();
+    if (e instanceof Reject) return reject(e.message, e.insn, e.errno, engine.log);
+    const message = `internal verifier error: ${e instanceof Error ? e.message : String(e)}`;
+    return done({ ok: false, log: engine.log.concat(message).join('\n') + '\n', error: { code: 'E_VERIFIER_INPUT', message, errno: EINVAL } });
+  }
+  finish();
+  // check_max_stack_depth: the deepest call chain's combined frames
+  const combined = maxCombinedStack(slots, subprogs, engine.stackDepth);
+  if (combined) return reject(combined.message, undefined, EACCES, engine.log);
+  const lines = logLevel >= 1 ? [...engine.log, statsLine(stats), `stack depth ${stats.stackDepths.join('+')}`] : [];
+  const res: VerifyResult = done({ ok: true, log: lines.length ? lines.join('\n') + '\n' : '' });
+  if (options.recordStates) res.states = engine.stateText;
+  return res;
+}
+
+function statsLine(s: VerifyStats): string {
+  return `processed ${s.processed} insns (limit 1000000) max_states_per_insn 0 total_states ${s.totalStates} peak_states ${s.peakStates} mark_read 0`;
+}
+
+/** Combined stack of the deepest bpf-to-bpf call chain (each frame rounded up to 32 bytes). */
+function maxCombinedStack(slots: readonly (Slot | undefined)[], subprogs: number[], depths: number[]): { message: string } | undefined {
+  const idx = (pc: number) => {
+    let i = 0;
+    while (i + 1 < subprogs.length && subprogs[i + 1]! <= pc) i++;
+    return i;
+  };
+  const callees: number[][] = subprogs.map(() => []);
+  for (let pc = 0; pc < slots.length; pc++) {
+    const s = slots[pc];
+    if (s && s.op === 0x85 && s.src === 1) callees[idx(pc)]!.push(subprogs.indexOf(pc + 1 + s.imm));
+  }
+  const frame = (i: number) => Math.ceil(Math.max(depths[i] ?? 0, 1) / 32) * 32;
+  // deepest chain below each subprogram (memoised; a cycle is recursion, which the kernel's
+  // walk follows until it passes the frame limit)
+  const memo = new Map<number, { total: number; frames: number; depth: number }>();
+  const onPath = new Set<number>();
+  let recursion = false;
+  const below = (i: number): { total: number; frames: number; depth: number } => {
+    const hit = memo.get(i);
+    if (hit) return hit;
+    onPath.add(i);
+    let bestTotal = 0;
+    let bestFrames = 0;
+    let depth = 0;
+    for (const c of callees[i]!) {
+      if (c < 0) continue;
+      if (onPath.has(c)) {
+        recursion = true;
+        continue;
+      }
+      const r = below(c);
+      if (r.total > bestTotal) {
+        bestTotal = r.total;
+        bestFrames = r.frames;
+      }
+      depth = Math.max(depth, r.depth);
+    }
+    onPath.delete(i);
+    const out = { total: frame(i) + bestTotal, frames: 1 + bestFrames, depth: 1 + depth };
+    memo.set(i, out);
+    return out;
+  };
+  const top = below(0);
+  if (recursion || top.depth > 8) return { message: `the call stack of 8 frames is too deep !` };
+  const worst = { total: top.total, frames: top.frames };
+  if (worst && worst.total > 512) return { message: `combined stack size of ${worst.frames} calls is ${worst.total}. Too large` };
+  return undefined;
+}
+
+export { E2BIG };
