@@ -11,20 +11,18 @@ import {
   refineCond,
   scalarAlu,
   scalarBswap,
-  scalarConst,
   scalarIsConst,
   scalarMovsx,
   scalarSubsumes,
   scalarTruncate,
   scalarUnknown,
   scalarValue,
-  scalarString,
   type AluOp as SAluOp,
   type JmpOp as SJmpOp,
   type Scalar,
 } from './scalar.js';
 import { tnumIn, tnumString } from './tnum.js';
-import { liveRegisters, liveStackSlots, type Slot } from './liveness.js';
+import { buildCfg, liveRegisters, liveStackSlots, type Slot } from './liveness.js';
 import {
   NOT_INIT_REG,
   RT,
@@ -127,8 +125,9 @@ export class Engine {
       const p = PROTO_OVERRIDES.get(id)?.args ?? helperProto(id)?.args;
       return p ? p.length : 5;
     };
-    this.live = liveRegisters(slots, helperArgs);
-    const ls = liveStackSlots(slots, o.subprogs, helperArgs);
+    const cfg = buildCfg(slots);
+    this.live = liveRegisters(slots, helperArgs, cfg);
+    const ls = liveStackSlots(slots, o.subprogs, helperArgs, cfg);
     this.liveLo = ls.lo;
     this.liveHi = ls.hi;
     this.prune = new Uint8Array(n);
@@ -514,7 +513,6 @@ export class Engine {
   private checkAlu(s: Slot, is64: boolean): void {
     const op = s.op & 0xf0;
     const x = (s.op & 8) !== 0;
-    const cls = is64 ? 'BPF_ALU64' : 'BPF_ALU';
     if (op === 0x80 || op === 0xd0) {
       // neg / end
       if (op === 0x80) {
@@ -572,7 +570,6 @@ export class Engine {
     if (x) {
       if (s.imm !== 0 || (s.off !== 0 && !((op === 0x30 || op === 0x90) && s.off === 1))) this.fail(`BPF_ALU uses reserved fields`, EINVAL);
     } else if (s.src !== 0 || (s.off !== 0 && !((op === 0x30 || op === 0x90) && s.off === 1))) this.fail(`BPF_ALU uses reserved fields`, EINVAL);
-    void cls;
     const d = this.readReg(s.dst);
     let srcReg: Reg;
     if (x) srcReg = this.readReg(s.src);
@@ -585,13 +582,13 @@ export class Engine {
     const signed = s.off === 1;
     const sop: SAluOp = aluOpName(op, signed);
     if (d.t !== RT.SCALAR || srcReg.t !== RT.SCALAR) {
-      this.pointerAlu(s, d, srcReg, op, is64, x);
+      this.pointerAlu(s, d, srcReg, op, is64);
       return;
     }
     this.setReg(s.dst, scalarReg(scalarAlu(sop, d.s, srcReg.s, is64)));
   }
 
-  private pointerAlu(s: Slot, d: Reg, src: Reg, op: number, is64: boolean, x: boolean): void {
+  private pointerAlu(s: Slot, d: Reg, src: Reg, op: number, is64: boolean): void {
     const dst = s.dst;
     if (d.t !== RT.SCALAR && src.t !== RT.SCALAR) {
       if (op === 0x10 && is64) {
@@ -681,7 +678,6 @@ export class Engine {
       }
     }
     this.saneOffset(out, ptr);
-    void x;
     this.setReg(dst, out);
   }
 
@@ -715,26 +711,18 @@ export class Engine {
     const size = SIZES[(s.op >> 3) & 3]!;
     const src = this.readReg(s.src);
     this.checkDst(s.dst);
-    const val0 = this.memAccess(s.src, s.off, size, 'read', mode === 0x80, s.dst);
-    this.auxPtrType(src);
-    this.setReg(s.dst, val0 ?? UNKNOWN_REG);
-    return;
     const val = this.memAccess(s.src, s.off, size, 'read', mode === 0x80, s.dst);
+    this.auxPtrType(src);
     this.setReg(s.dst, val ?? UNKNOWN_REG);
   }
 
   private checkStore(s: Slot, isReg: boolean): void {
     const size = SIZES[(s.op >> 3) & 3]!;
-    if (isReg) {
-      this.readReg(s.src);
-      const d = this.readReg(s.dst);
-      this.memAccess(s.dst, s.off, size, 'write', false, s.src);
-      this.auxPtrType(d);
-    } else {
-      const d = this.readReg(s.dst);
-      this.memAccess(s.dst, s.off, size, 'write', false, -1, s.imm);
-      this.auxPtrType(d);
-    }
+    if (isReg) this.readReg(s.src);
+    const d = this.readReg(s.dst);
+    if (isReg) this.memAccess(s.dst, s.off, size, 'write', false, s.src);
+    else this.memAccess(s.dst, s.off, size, 'write', false, -1, s.imm);
+    this.auxPtrType(d);
   }
 
   private checkAtomic(s: Slot): void {
@@ -1227,41 +1215,23 @@ export class Engine {
       if (notNull && isZeroSrc && !dst.nul && (jop === 'jeq' || jop === 'jne') && !is32) {
         pred = jop === 'jeq' ? 0 : 1;
       }
-      if (pred === 1) {
-        this.cur.insn = target;
-        return true;
-      }
-      if (pred === 0) {
-        this.cur.insn = pc + 1;
-        return true;
-      }
-      const other = copyState(this.cur);
-      other.insn = target;
-      this.cur.insn = pc + 1;
+      if (pred !== -1) return this.decided(pred, target, pc);
+      const other = this.fork(target, pc);
       // null checks
       if (!is32 && (jop === 'jeq' || jop === 'jne') && isZeroSrc && dst.nul) {
         const nullInTaken = jop === 'jeq';
         this.markPtrOrNull(other, dst, nullInTaken);
         this.markPtrOrNull(this.cur, dst, !nullInTaken);
       } else if (!is32 && x) {
-        this.matchPktPointers(jop, s.dst, s.src, dst, src, other, this.cur);
+        this.matchPktPointers(jop, dst, src, other, this.cur);
       }
       this.push(other);
       return true;
     }
 
     const pred = branchTaken(jop, dst.s, src.s, is32);
-    if (pred === 1) {
-      this.cur.insn = target;
-      return true;
-    }
-    if (pred === 0) {
-      this.cur.insn = pc + 1;
-      return true;
-    }
-    const other = copyState(this.cur);
-    other.insn = target;
-    this.cur.insn = pc + 1;
+    if (pred !== -1) return this.decided(pred, target, pc);
+    const other = this.fork(target, pc);
     // refine both
     const taken = refineCond(jop, dst.s, src.s, is32);
     const fall = refineCond(negateOp(jop), dst.s, src.s, is32);
@@ -1277,6 +1247,20 @@ export class Engine {
     }
     if (pushOther) this.push(other);
     return true;
+  }
+
+  /** A branch whose outcome is known: only one successor. */
+  private decided(pred: 1 | 0, target: number, pc: number): boolean {
+    this.cur.insn = pred === 1 ? target : pc + 1;
+    return true;
+  }
+
+  /** Both successors: the copy takes the branch (pushed by the caller), the current state falls through. */
+  private fork(target: number, pc: number): State {
+    const other = copyState(this.cur);
+    other.insn = target;
+    this.cur.insn = pc + 1;
+    return other;
   }
 
   private applyRefined(st: State, dstNo: number, srcNo: number, dst: Reg, src: Reg, nd: Scalar, ns: Scalar): void {
@@ -1308,12 +1292,10 @@ export class Engine {
     if (isNull && reg.ref) st.refs = st.refs.filter((r) => r.id !== reg.ref);
   }
 
-  private matchPktPointers(jop: SJmpOp, dno: number, sno: number, d: Reg, s: Reg, taken: State, fall: State): void {
+  private matchPktPointers(jop: SJmpOp, d: Reg, s: Reg, taken: State, fall: State): void {
     const isPkt = (r: Reg) => r.t === RT.PKT;
     const isInit = (r: Reg, t: RT) => r.t === t && r.off === 0 && scalarIsConst(r.s) && r.s.var.value === 0n;
     const good = (st: State, r: Reg, open: boolean) => findGoodPkt(st, r, open);
-    void dno;
-    void sno;
     switch (jop) {
       case 'jgt':
         if ((isPkt(d) && s.t === RT.PKT_END) || (d.t === RT.PKT_META && isInit(s, RT.PKT))) good(fall, d, false);
@@ -1416,7 +1398,7 @@ export class Engine {
     const over = PROTO_OVERRIDES.get(id);
     const proto: HelperProto = over ? ({ ...base, ...over } as HelperProto) : base;
     if (proto.gplOnly && !isGpl(o.license)) this.fail('cannot call GPL-restricted function from non-GPL compatible program', EINVAL);
-    const meta: CallMeta = { map: undefined, memSize: -1, releaseReg: -1, refId: 0, callback: -1, argRegs: [] };
+    const meta: CallMeta = { map: undefined, memSize: -1, refId: 0, callback: -1 };
     const args = proto.args as string[];
     for (let i = 0; i < args.length; i++) this.checkFuncArg(i + 1, args[i]!, args, meta, proto);
     if (id === 81) {
@@ -1815,7 +1797,7 @@ export class Engine {
         if (r0.t !== RT.SCALAR) this.fail(`At callback return the register R0 is not a known value (${regTypeStr(r0)})`, EINVAL);
         const { min, max } = callee.callback;
         if (r0.s.smin < min || r0.s.smax > max) {
-          this.fail(`At callback return the register R0 has ${rangeText(r0.s)} should have been in [${min}, ${max}]`, EINVAL);
+          this.fail(retvalMessage(r0.s.smin, r0.s.smax, { min, max }, 'At callback return'), EINVAL);
         }
         // the helper may call the callback again: go back to the call (a loop that converges
         // through the pruning of callback-calling instructions)
@@ -1869,21 +1851,13 @@ function mapStructName(m: VerifierMap | undefined): string {
   }
 }
 
-function rangeText(s: Scalar): string {
-  const parts: string[] = [];
-  if (s.smin > S64_MIN) parts.push(`smin=${s.smin}`);
-  if (s.smax < S64_MAX) parts.push(`smax=${s.smax}`);
-  return parts.length ? parts.join(' ') : 'unknown scalar value';
-}
 
 interface CallMeta {
   constKey?: bigint;
   map: VerifierMap | undefined;
   memSize: number;
-  releaseReg: number;
   refId: number;
   callback: number;
-  argRegs: number[];
 }
 
 const SIZES = [4, 2, 1, 8];
@@ -2057,4 +2031,3 @@ export function insnText(s: Slot, pc: number): string {
   }
 }
 
-export { scalarString, scalarConst };

@@ -57,14 +57,31 @@ export function mapFuncCompat(mapType: number, helperId: number, progType: numbe
   }
   return undefined;
 }
+/** Program types that may read packet data directly (may_access_direct_pkt_data, reads). */
+const PKT_READ: ReadonlySet<number> = new Set([1, 2, 3, 4, 6, 8, 10, 11, 12, 13, 14, 15, 17, 22, 23]);
+/** ... and write it. */
+const PKT_WRITE: ReadonlySet<number> = new Set([3, 4, 6, 12, 14, 15, 16, 17, 19]);
+/** Helpers that may move packet data (bpf_helper_changes_pkt_data): packet pointers die at the call. */
+const CHANGES_PKT: ReadonlySet<number> = new Set([9, 10, 11, 38, 39, 40, 43, 44, 45, 46, 50, 52, 54, 65, 70, 71, 72, 73, 74, 76, 77, 78]);
+/** Helpers whose result is a reference the program must release (sk_lookup_tcp/udp, skc_lookup_tcp, ringbuf_reserve). */
+const ACQUIRE: ReadonlySet<number> = new Set([84, 85, 99, 131]);
+/** Helpers that release the reference in their first argument (sk_release, ringbuf_submit/discard). */
+const RELEASE_ARG0: ReadonlySet<number> = new Set([86, 132, 133]);
+
+/** may_access_direct_pkt_data. */
 export function directPacketAccess(p: number, _a: number | undefined, write: boolean): boolean {
-  const ro = [2, 3, 4, 6, 10, 11, 12, 13, 14, 15, 17, 22, 23];
-  if (!write) return [1, 2, 3, 6, 8, 10, 11, 12, 14, 15, 17, 22].includes(p) || ro.includes(p);
-  return [3, 4, 6, 12, 14, 15, 16, 17, 19].includes(p);
+  return write ? PKT_WRITE.has(p) : PKT_READ.has(p);
 }
-export function helperChangesPktData(id: number): boolean { return [9, 10, 11, 38, 39, 40, 43, 44, 45, 46, 50, 52, 54, 65, 70, 71, 72, 73, 74, 76, 77, 78].includes(id); }
-export function helperAcquires(id: number): boolean { return [84, 85, 99, 131].includes(id); }
-export function helperReleasesArg(id: number): number | undefined { return [86, 132, 133].includes(id) ? 0 : undefined; }
+export function helperChangesPktData(id: number): boolean {
+  return CHANGES_PKT.has(id);
+}
+export function helperAcquires(id: number): boolean {
+  return ACQUIRE.has(id);
+}
+/** The argument index (0-based) a release helper releases, or undefined. */
+export function helperReleasesArg(id: number): number | undefined {
+  return RELEASE_ARG0.has(id) ? 0 : undefined;
+}
 const LOOKUP = ['ARG_PTR_TO_CTX', 'ARG_PTR_TO_MEM', 'ARG_CONST_SIZE', 'ARG_ANYTHING', 'ARG_ANYTHING'];
 export const PROTO_OVERRIDES = new Map<number, { args?: string[]; ret?: string }>([
   [84, { args: LOOKUP, ret: 'RET_PTR_TO_SOCKET_OR_NULL' }],

@@ -80,27 +80,27 @@ export function successors(slots: readonly (Slot | undefined)[], pc: number): nu
   return [pc + 1, pc + 1 + s.off];
 }
 
-/** Live-in register masks (bit i = ri) per slot. */
-export function liveRegisters(slots: readonly (Slot | undefined)[], helperArgs?: (id: number) => number): Uint16Array {
+/** Successor and predecessor lists of every slot, within its function. */
+export interface Cfg {
+  succ: number[][];
+  preds: number[][];
+}
+
+export function buildCfg(slots: readonly (Slot | undefined)[]): Cfg {
   const n = slots.length;
-  const live = new Uint16Array(n);
-  const use = new Uint16Array(n);
-  const def = new Uint16Array(n);
   const succ: number[][] = [];
   const preds: number[][] = Array.from({ length: n }, () => []);
   for (let pc = 0; pc < n; pc++) {
-    const s = slots[pc];
-    if (!s) {
-      succ.push([]);
-      continue;
-    }
-    const [u, d] = useDef(s, helperArgs);
-    use[pc] = u;
-    def[pc] = d;
-    const ss = successors(slots, pc).filter((t) => t >= 0 && t < n);
+    const ss = slots[pc] ? successors(slots, pc).filter((t) => t >= 0 && t < n) : [];
     succ.push(ss);
     for (const t of ss) preds[t]!.push(pc);
   }
+  return { succ, preds };
+}
+
+/** Backward dataflow to a fixpoint: `update(pc)` recomputes the facts of `pc` from its successors and says whether they changed. */
+function solveBackward(cfg: Cfg, update: (pc: number, succ: readonly number[]) => boolean): void {
+  const n = cfg.succ.length;
   const work: number[] = [];
   const queued = new Uint8Array(n);
   for (let pc = n - 1; pc >= 0; pc--) {
@@ -110,19 +110,37 @@ export function liveRegisters(slots: readonly (Slot | undefined)[], helperArgs?:
   while (work.length) {
     const pc = work.pop()!;
     queued[pc] = 0;
-    let out = 0;
-    for (const t of succ[pc]!) out |= live[t]!;
-    const inn = (use[pc]! | (out & ~def[pc]!)) & 0x7ff;
-    if (inn !== live[pc]) {
-      live[pc] = inn;
-      for (const p of preds[pc]!) {
-        if (!queued[p]) {
-          queued[p] = 1;
-          work.push(p);
-        }
+    if (!update(pc, cfg.succ[pc]!)) continue;
+    for (const p of cfg.preds[pc]!) {
+      if (!queued[p]) {
+        queued[p] = 1;
+        work.push(p);
       }
     }
   }
+}
+
+/** Live-in register masks (bit i = ri) per slot. */
+export function liveRegisters(slots: readonly (Slot | undefined)[], helperArgs?: (id: number) => number, cfg = buildCfg(slots)): Uint16Array {
+  const n = slots.length;
+  const live = new Uint16Array(n);
+  const use = new Uint16Array(n);
+  const def = new Uint16Array(n);
+  for (let pc = 0; pc < n; pc++) {
+    const s = slots[pc];
+    if (!s) continue;
+    const [u, d] = useDef(s, helperArgs);
+    use[pc] = u;
+    def[pc] = d;
+  }
+  solveBackward(cfg, (pc, succ) => {
+    let out = 0;
+    for (const t of succ) out |= live[t]!;
+    const inn = (use[pc]! | (out & ~def[pc]!)) & 0x7ff;
+    if (inn === live[pc]) return false;
+    live[pc] = inn;
+    return true;
+  });
   return live;
 }
 
@@ -136,7 +154,12 @@ const ANY = 0x7ffe;
  * pointer, or unknown); a read through an unknown pointer, a helper or bpf-to-bpf call that may
  * get a stack pointer makes every slot live. States that differ only in dead slots are equal.
  */
-export function liveStackSlots(slots: readonly (Slot | undefined)[], starts: readonly number[], helperArgs?: (id: number) => number): { lo: Uint32Array; hi: Uint32Array } {
+export function liveStackSlots(
+  slots: readonly (Slot | undefined)[],
+  starts: readonly number[],
+  helperArgs?: (id: number) => number,
+  cfg = buildCfg(slots),
+): { lo: Uint32Array; hi: Uint32Array } {
   const n = slots.length;
   // forward: what each register holds at each slot's entry (NOT_FP, ANY, or an fp offset)
   const at = new Int16Array(n * 11).fill(-1 as never);
@@ -213,17 +236,9 @@ export function liveStackSlots(slots: readonly (Slot | undefined)[], starts: rea
     useLo[pc] = 0xffffffff;
     useHi[pc] = 0xffffffff;
   };
-  const preds: number[][] = Array.from({ length: n }, () => []);
-  const succ: number[][] = [];
   for (let pc = 0; pc < n; pc++) {
     const s = slots[pc];
-    if (!s || !seen[pc]) {
-      succ.push([]);
-      continue;
-    }
-    const ss = successors(slots, pc).filter((t) => t >= 0 && t < n);
-    succ.push(ss);
-    for (const t of ss) preds[t]!.push(pc);
+    if (!s || !seen[pc]) continue;
     const R = (r: number) => at[pc * 11 + r]!;
     const cls = s.op & 7;
     const size = [4, 2, 1, 8][(s.op >> 3) & 3]!;
@@ -245,34 +260,20 @@ export function liveStackSlots(slots: readonly (Slot | undefined)[], starts: rea
       if (stackArg || s.src === 1) all(pc);
     }
   }
-  const work2: number[] = [];
-  const queued = new Uint8Array(n);
-  for (let pc = n - 1; pc >= 0; pc--) {
-    work2.push(pc);
-    queued[pc] = 1;
-  }
-  while (work2.length) {
-    const pc = work2.pop()!;
-    queued[pc] = 0;
+  solveBackward(cfg, (pc, succ) => {
     let oLo = 0;
     let oHi = 0;
-    for (const t of succ[pc]!) {
+    for (const t of succ) {
       oLo |= lo[t]!;
       oHi |= hi[t]!;
     }
     const iLo = (useLo[pc]! | (oLo & ~defLo[pc]!)) >>> 0;
     const iHi = (useHi[pc]! | (oHi & ~defHi[pc]!)) >>> 0;
-    if (iLo !== lo[pc] || iHi !== hi[pc]) {
-      lo[pc] = iLo;
-      hi[pc] = iHi;
-      for (const p of preds[pc]!) {
-        if (!queued[p]) {
-          queued[p] = 1;
-          work2.push(p);
-        }
-      }
-    }
-  }
+    if (iLo === lo[pc] && iHi === hi[pc]) return false;
+    lo[pc] = iLo;
+    hi[pc] = iHi;
+    return true;
+  });
   // slots never reached by the forward pass: everything live (conservative)
   for (let pc = 0; pc < n; pc++) {
     if (!seen[pc]) {
