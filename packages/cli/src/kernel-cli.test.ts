@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { encode } from '@tsbpf/core';
 import { probe } from '@tsbpf/kernel';
-import { loadConformanceSuite } from '@tsbpf/testkit';
+import { hasShared, loadConformanceSuite } from '@tsbpf/testkit';
 import { main } from './main.js';
 import type { CliIo } from './io.js';
 
@@ -63,7 +63,7 @@ describe.skipIf(!kernel.ok)('tsbpf run / conformance-plugin / bench on the kerne
     },
   );
 
-  it('bench --json prints one object per program with the kernel timing', async () => {
+  it.runIf(hasShared('bench'))('bench --json prints one object per program with the kernel timing', async () => {
     const r = await run(['bench', '--json', '--backend', 'kernel', '--program', 'null', 'alu200', 'loop1m_const', '--target-ms', '5']);
     const rows = r.out.trim().split('\n').map((l) => JSON.parse(l));
     expect(rows.map((x) => [x.program, x.backend])).toEqual([['null', 'kernel'], ['alu200', 'kernel'], ['loop1m_const', 'kernel']]);

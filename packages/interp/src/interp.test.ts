@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MapType, NotSupportedError, ProgType, assembleLlvm, encode } from '@tsbpf/core';
 import { KernelBackend, probe } from '@tsbpf/kernel';
-import { loadConformanceSuite } from '@tsbpf/testkit';
+import { hasShared, loadConformanceSuite } from '@tsbpf/testkit';
 import { AddressSpace } from '@tsbpf/maps';
 import { InterpBackend } from './backend.js';
 import { RuntimeError } from './interp.js';
@@ -113,7 +113,7 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const plugin = join(repo, 'packages', 'cli', 'bin', 'tsbpf-conformance-plugin.js');
 const built = existsSync(join(repo, 'packages', 'cli', 'dist', 'main.js'));
 if (!built) console.log('plugin test skipped: the CLI is not built (npm run build)');
-describe.runIf(built)('tsbpf conformance-plugin on the interpreter', () => {
+describe.runIf(built && hasShared('conformance', 'tests'))('tsbpf conformance-plugin on the interpreter', () => {
   const hex = (b: Uint8Array) => Array.from(b, (x) => `${x.toString(16).padStart(2, '0')}  `).join('');
   it('passes the conformance programs, each in its own process, through the plugin protocol', async () => {
     const tests = loadConformanceSuite();
