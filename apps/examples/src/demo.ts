@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InterpBackend } from '@tsbpf/interp';
+import { verify } from '@tsbpf/verifier';
 import { RingBufMap, TypedMap, struct, u32, u64 } from '@tsbpf/maps';
 import {
   AsmError, MapType, ProgType, assembleLlvm, decode, disassembleLlvm, disassembleUbpf, encode, objdumpListing,
@@ -122,6 +123,29 @@ console.log('counts (first byte -> packets):', [...typed.entries()].map(([k, v])
 const evt = struct({ first: u32, pid: u32, ts: u64 });
 const records = events.consume().map((r) => evt.decode(new DataView(r.buffer), 0));
 console.log(`ring buffer: ${records.length} events, first ${JSON.stringify(records[0], (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+
+section('the verifier: the kernel\'s verdict and log, without a kernel');
+{
+  // a map lookup used without its NULL check, then with it
+  const lookup = (check: boolean) =>
+    assembleLlvm(`
+      *(u32 *)(r10 - 4) = 0
+      r2 = r10
+      r2 += -4
+      r1 = map_fd(3) ll
+      call bpf_map_lookup_elem
+      ${check ? 'if r0 == 0 goto out' : ''}
+      r0 = *(u64 *)(r0 + 0)
+    out:
+      r0 = 0
+      exit`).insns;
+  const maps = [{ fd: 3, type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 4 }];
+  const bad = verify(lookup(false), { progType: 'socket_filter', maps, logLevel: 1 });
+  console.log(`without the check: ${bad.ok ? 'accepted' : `rejected at insn ${bad.error?.insn}: ${bad.error?.message}`}`);
+  console.log(bad.log.trimEnd().split('\n').map((l) => `  | ${l}`).join('\n'));
+  const good = verify(lookup(true), { progType: 'socket_filter', maps });
+  console.log(`with it: ${good.ok ? 'accepted' : 'rejected'}, ${good.stats.processed} instructions processed, ${good.stats.totalStates} states kept`);
+}
 
 section('the builder DSL');
 const built = program(Mov.imm(R0, 0), Mov.imm(R1, 1), label('loop'), Add.reg(R0, R1), Add.imm(R1, 1), JLT.imm(R1, 11, 'loop'), Exit());

@@ -2,7 +2,8 @@
  * Verifier benchmark (part of `npm run bench`): verifies the ~1M-instruction programs of
  * ../shared/verifier-corpus/corpus_large.jsonl.gz with @tsbpf/verifier and, where the kernel is
  * reachable, loads the same programs into it (log level 4, BPF_LOG_STATS: its `processed N insns` and
- * `verification time N usec` lines), then prints processed instructions per second side by side.
+ * `verification time N usec` lines), then prints processed instructions per second side by side
+ * (each side: one warm-up run, then the median of three).
  * Also times the whole corpus.jsonl.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -67,6 +68,8 @@ function kernelRun(entry: CorpusEntry): KernelRun {
   }
 }
 
+const RUNS = 3;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const fmt = (n: number | undefined, digits = 0) => (n === undefined ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits }));
 
 function main(): void {
@@ -80,11 +83,22 @@ function main(): void {
   const rows: string[][] = [['program', 'insns', 'ours', 'processed', 'ms', 'insns/s', 'kernel', 'processed', 'ms', 'insns/s', 'ours/kernel rate']];
   for (const entry of readCorpus(large)) {
     const prepared = prepareEntry(entry);
-    const t0 = performance.now();
-    const r = verify(prepared.insns, { ...prepared.options, logLevel: 0 });
-    const ms = performance.now() - t0;
+    // both sides: one warm-up run, then the median of RUNS
+    let r = verify(prepared.insns, { ...prepared.options, logLevel: 0 });
+    const times: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const t0 = performance.now();
+      r = verify(prepared.insns, { ...prepared.options, logLevel: 0 });
+      times.push(performance.now() - t0);
+    }
+    const ms = median(times);
     const rate = r.stats.processed / (ms / 1000);
-    const k = kernel.ok ? kernelRun(entry) : undefined;
+    let k: KernelRun | undefined;
+    if (kernel.ok) {
+      kernelRun(entry);
+      const runs = Array.from({ length: RUNS }, () => kernelRun(entry));
+      k = { ...runs[0]!, micros: runs.every((x) => x.micros !== undefined) ? median(runs.map((x) => x.micros!)) : undefined };
+    }
     const kRate = k?.processed && k.micros ? k.processed / (k.micros / 1e6) : undefined;
     rows.push([
       entry.id,
@@ -101,7 +115,7 @@ function main(): void {
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  console.log('verifier: ~1M-instruction programs (corpus_large.jsonl.gz), ours vs the kernel');
+  console.log(`verifier: ~1M-instruction programs (corpus_large.jsonl.gz), ours vs the kernel (median of ${RUNS} runs after a warm-up run)`);
   for (const row of rows) console.log(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
 
   const small = resolve(corpusDir, 'corpus.jsonl');

@@ -9,9 +9,15 @@ export { KERNEL_RELEASE as ALLOWED_HELPERS_KERNEL };
  * `undefined` for a program type not recorded.
  */
 export function allowedHelpers(progType: ProgType): ReadonlySet<number> | undefined {
-  const ids = ALLOWED_HELPERS[progTypeName(progType) ?? ''];
-  return ids ? new Set(ids) : undefined;
+  let set = ALLOWED_SETS.get(progType);
+  if (set === undefined && !ALLOWED_SETS.has(progType)) {
+    const ids = ALLOWED_HELPERS[progTypeName(progType) ?? ''];
+    set = ids ? new Set(ids) : undefined;
+    ALLOWED_SETS.set(progType, set);
+  }
+  return set;
 }
+const ALLOWED_SETS = new Map<number, ReadonlySet<number> | undefined>();
 
 /** Whether `progType` may call helper `id` (`undefined` when the program type is not recorded). */
 export function isHelperAllowed(progType: ProgType, id: number): boolean | undefined {

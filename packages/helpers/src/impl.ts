@@ -1,6 +1,7 @@
 import { Errno, MapError } from '@tsbpf/core';
 import { PerfEventArrayMap, RingBufMap } from '@tsbpf/maps';
 import { formatValue, parseFormat } from './format.js';
+import { packetPointers, setPacketPointers } from './packet.js';
 import type { Runtime } from './runtime.js';
 
 /** A helper implementation: reads r1..r5 from `r` (u32 pairs), writes r0. */
@@ -22,7 +23,7 @@ const ret64 = (r: Uint32Array, v: bigint): void => {
 };
 
 function mapArg(rt: Runtime, r: Uint32Array, i: number) {
-  return rt.map(arg(r, i));
+  return rt.mapArg(arg(r, i));
 }
 
 /** Runs a map operation, returning 0 or the kernel's negative errno. */
@@ -96,6 +97,26 @@ function bprintf(rt: Runtime, fmt: string, args: bigint[], opts: { allowShort?: 
 }
 
 const BPF_F_CURRENT_CPU = 0xffffffffn;
+const BPF_F_RECOMPUTE_CSUM = 1;
+const BPF_F_INVALIDATE_HASH = 2;
+
+/** Folds a sum into 32 bits with end-around carry, as the kernel's `from64to32`. */
+const fold32 = (x: number): number => {
+  while (x > 0xffffffff) x = (x % 0x100000000) + Math.floor(x / 0x100000000);
+  return x;
+};
+/** `csum_partial` of `size` bytes (a multiple of 4) at `addr`: the 32-bit ones' complement sum of its little-endian words. */
+function csumPartial(view: DataView, addr: number, size: number, seed: number): number {
+  let sum = seed;
+  for (let i = 0; i < size; i += 4) sum = fold32(sum + view.getUint32(addr + i, true));
+  return sum;
+}
+/** `csum_sub(a, b)` = `csum_add(a, ~b)`. */
+const csumSub = (a: number, b: number): number => fold32(a + (~b >>> 0));
+/** `csum_from32to16`: the high half of `sum + ror32(sum, 16)`. */
+const csumFrom32to16 = (sum: number): number => ((sum + ((sum >>> 16) | (sum << 16) >>> 0)) % 0x100000000) >>> 16;
+/** The XDP helpers keep at least an Ethernet header between `data` and `data_end`. */
+const ETH_HLEN = 14;
 
 /** Implementations by helper id. A helper not here is reported at load time, never silently 0. */
 export const HELPER_IMPLS: Record<number, HelperImpl> = {
@@ -129,6 +150,18 @@ export const HELPER_IMPLS: Record<number, HelperImpl> = {
   },
   7: (rt, r) => ret(r, rt.random() >>> 0),
   8: (rt, r) => ret(r, rt.context.cpu),
+  // bpf_skb_store_bytes(skb, u32 offset, from, len, flags): inside the packet only (no skb to grow here)
+  9: (rt, r) => {
+    const pkt = rt.packet;
+    if (!pkt) return ret(r, -Errno.EINVAL);
+    if (arg(r, 5) & ~(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH)) return ret(r, -Errno.EINVAL);
+    const { data, end } = packetPointers(rt.space, pkt);
+    const off = r[4];
+    const len = arg(r, 4);
+    if (off > 0x7fffffff || off + len > end - data) return ret(r, -Errno.EFAULT);
+    rt.space.bytes.copyWithin(data + off, arg(r, 3), arg(r, 3) + len);
+    ret(r, 0);
+  },
   // bpf_tail_call(ctx, prog_array, index): the backend performs the jump after the call returns.
   12: (rt, r) => {
     const m = mapArg(rt, r, 2);
@@ -148,6 +181,8 @@ export const HELPER_IMPLS: Record<number, HelperImpl> = {
     rt.space.bytes.set(name.subarray(0, Math.max(0, size - 1)), dst);
     ret(r, 0);
   },
+  // bpf_get_cgroup_classid(skb): the runtime has no net_cls cgroup, which the kernel reports as 0
+  17: (rt, r) => ret(r, 0),
   // bpf_perf_event_output(ctx, map, flags, data, size)
   25: (rt, r) => {
     const m = mapArg(rt, r, 2);
@@ -158,13 +193,12 @@ export const HELPER_IMPLS: Record<number, HelperImpl> = {
     if (!rt.space.check(arg(r, 4), size)) return ret(r, -Errno.EFAULT);
     ret(r, m.output(index, rt.space.read(arg(r, 4), size)));
   },
-  // bpf_skb_load_bytes(skb, offset, to, len)
+  // bpf_skb_load_bytes(skb, u32 offset, to, len): offsets from skb->data, as the context holds it now
   26: (rt, r) => {
     const pkt = rt.packet;
     if (!pkt) return ret(r, -Errno.EINVAL);
-    const data = rt.space.view.getUint32(pkt.ctx, true);
-    const end = rt.space.view.getUint32(pkt.ctx + 4, true);
-    const off = arg(r, 2);
+    const { data, end } = packetPointers(rt.space, pkt);
+    const off = r[4];
     const len = arg(r, 4);
     if (off + len > end - data) {
       rt.space.bytes.fill(0, arg(r, 3), arg(r, 3) + len);
@@ -174,28 +208,61 @@ export const HELPER_IMPLS: Record<number, HelperImpl> = {
   },
   // bpf_get_stackid(ctx, map, flags): simulated, a stable id per process (no unwinder here)
   27: (rt, r) => ret(r, mapArg(rt, r, 2) ? rt.context.tgid % 1024 : -Errno.EINVAL),
-  // bpf_xdp_adjust_head(xdp_md, delta)
+  // bpf_csum_diff(from, from_size, to, to_size, seed): csum(to) - csum(from) + seed, folded to 16 bits (Linux 6.13+)
+  28: (rt, r) => {
+    const v = rt.space.view;
+    const fromSize = arg(r, 2);
+    const toSize = arg(r, 4);
+    if ((fromSize | toSize) & 3) return ret(r, -Errno.EINVAL);
+    const seed = r[10];
+    const sum = fromSize && toSize ? csumSub(csumPartial(v, arg(r, 3), toSize, seed), csumPartial(v, arg(r, 1), fromSize, 0))
+      : toSize ? csumPartial(v, arg(r, 3), toSize, seed)
+        : fromSize ? ~csumPartial(v, arg(r, 1), fromSize, ~seed >>> 0) >>> 0
+          : seed;
+    ret(r, csumFrom32to16(sum));
+  },
+  // bpf_xdp_adjust_head(xdp_md, delta): metadata moves with data
   44: (rt, r) => {
     const pkt = rt.packet;
     if (!pkt) return ret(r, -Errno.EINVAL);
-    const v = rt.space.view;
-    const data = v.getUint32(pkt.ctx, true) + (r[4] | 0);
-    if (data < pkt.bufStart || data > v.getUint32(pkt.ctx + 4, true) - 14) return ret(r, -Errno.EINVAL);
-    v.setUint32(pkt.ctx, data, true);
-    v.setUint32(pkt.ctx + 8, data, true); // data_meta follows data when there is no metadata
+    const { data, end, meta } = packetPointers(rt.space, pkt);
+    const delta = r[4] | 0;
+    const metalen = data - meta;
+    const moved = data + delta;
+    if (moved < pkt.bufStart + metalen || moved > end - ETH_HLEN) return ret(r, -Errno.EINVAL);
+    if (metalen) rt.space.bytes.copyWithin(meta + delta, meta, data);
+    setPacketPointers(rt.space, pkt, { data: moved, meta: meta + delta });
     ret(r, 0);
   },
-  // bpf_xdp_adjust_tail(xdp_md, delta)
+  // bpf_xdp_adjust_meta(xdp_md, delta): at most 32 bytes of metadata, in 4-byte units
+  54: (rt, r) => {
+    const pkt = rt.packet;
+    if (!pkt?.fields.dataMeta) return ret(r, -Errno.ENOTSUPP);
+    const { data, meta } = packetPointers(rt.space, pkt);
+    const moved = meta + (r[4] | 0);
+    if (moved < pkt.bufStart || moved > data) return ret(r, -Errno.EINVAL);
+    if ((data - moved) % 4 !== 0 || data - moved > 32) return ret(r, -Errno.EACCES);
+    setPacketPointers(rt.space, pkt, { meta: moved });
+    ret(r, 0);
+  },
+  // bpf_xdp_adjust_tail(xdp_md, delta): grown bytes are zeroed
   65: (rt, r) => {
     const pkt = rt.packet;
     if (!pkt) return ret(r, -Errno.EINVAL);
-    const v = rt.space.view;
-    const end = v.getUint32(pkt.ctx + 4, true) + (r[4] | 0);
-    if (end > pkt.bufEnd || end < v.getUint32(pkt.ctx, true) + 14) return ret(r, -Errno.EINVAL);
-    if ((r[4] | 0) > 0) rt.space.bytes.fill(0, end - (r[4] | 0), end);
-    v.setUint32(pkt.ctx + 4, end, true);
+    const { data, end: oldEnd } = packetPointers(rt.space, pkt);
+    const delta = r[4] | 0;
+    const end = oldEnd + delta;
+    if (end > pkt.bufEnd || end < data + ETH_HLEN) return ret(r, -Errno.EINVAL);
+    if (delta > 0) rt.space.bytes.fill(0, oldEnd, end);
+    setPacketPointers(rt.space, pkt, { end });
     ret(r, 0);
   },
+  // bpf_sk_release(sock): the runtime hands out no socket references, so there is nothing to drop
+  86: (rt, r) => ret(r, 0),
+  // bpf_sk_fullsock(sk): the runtime's sockets are all full sockets
+  95: (rt, r) => ret(r, arg(r, 1)),
+  // bpf_tcp_sock(sk): NULL, as the kernel answers for a socket that is not TCP (protocol 0 here)
+  96: (rt, r) => ret(r, 0),
   112: (rt, r) => ret(r, probeRead(rt, arg(r, 1), arg(r, 2), arg(r, 3))),
   113: (rt, r) => ret(r, probeRead(rt, arg(r, 1), arg(r, 2), arg(r, 3))),
   114: (rt, r) => ret(r, probeReadStr(rt, arg(r, 1), arg(r, 2), arg(r, 3))),

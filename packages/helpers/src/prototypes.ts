@@ -1,4 +1,5 @@
 import { HELPERS } from '@tsbpf/core';
+import { KERNEL_PROTOS } from './generated/kernel-protos.js';
 import { SIGNATURES } from './generated/signatures.js';
 import type { ArgType, HelperProto, RetType } from './types.js';
 
@@ -117,7 +118,7 @@ function splitParams(signature: string): string[] {
 export const HELPER_PROTOS: ReadonlyMap<number, HelperProto> = new Map(
   HELPERS.slice(1).map((h) => {
     const signature = SIGNATURES.get(h.id) ?? EXTRA_SIGNATURES[h.id] ?? `long ${h.name}(void)`;
-    const k = KERNEL[h.id];
+    const k = KERNEL[h.id] ?? KERNEL_PROTOS.get(h.id);
     const proto: HelperProto = k
       ? { id: h.id, name: h.name, ret: k[0], args: k[1], signature, source: 'kernel', gplOnly: k[2] ?? false }
       : { id: h.id, name: h.name, ret: deriveRet(signature, h.name), args: deriveArgs(splitParams(signature)), signature, source: 'derived' };

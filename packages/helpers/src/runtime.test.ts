@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MapType, NotSupportedError, assembleLlvm, helperId } from '@tsbpf/core';
-import type { PerfEventArrayMap, RingBufMap } from '@tsbpf/maps';
+import { MapType, NotSupportedError, PseudoLd, SK_BUFF_LAYOUT, XDP_MD_LAYOUT, assembleLlvm, helperId, lddw } from '@tsbpf/core';
+import { AddressSpace, type PerfEventArrayMap, type RingBufMap } from '@tsbpf/maps';
 import { Runtime } from './runtime.js';
 
 /** Calls helper `name` with r1..r5 and returns r0 (as a 64-bit value), through the runtime's ABI. */
@@ -15,6 +15,18 @@ function call(rt: Runtime, name: string, ...args: (number | bigint)[]): bigint {
   return (BigInt(r[1]) << 32n) | BigInt(r[0]);
 }
 const neg = (errno: number) => BigInt.asUintN(64, BigInt(-errno));
+
+/** A runtime in the middle of an `__sk_buff` run on `packet` (no headroom). */
+function skbRun(packet: Uint8Array) {
+  const rt = new Runtime();
+  const buf = rt.space.alloc(packet.length);
+  rt.space.write(buf, packet);
+  const skb = rt.space.alloc(SK_BUFF_LAYOUT.size);
+  rt.space.view.setUint32(skb + 76, buf, true);
+  rt.space.view.setUint32(skb + 80, buf + packet.length, true);
+  rt.packet = { ctx: skb, fields: SK_BUFF_LAYOUT.packet!, bufStart: buf, bufEnd: buf + packet.length };
+  return { rt, buf, skb };
+}
 
 describe('Runtime helpers', () => {
   it('map helpers work on guest pointers and return the kernel errno', () => {
@@ -130,18 +142,82 @@ describe('Runtime helpers', () => {
     expect(seen).toEqual([0, 1, 2, 3]);
   });
 
-  it('xdp_adjust_head/tail stay within the packet buffer', () => {
+  it('xdp_adjust_head/meta/tail stay within the packet buffer and keep the metadata before data', () => {
     const rt = new Runtime();
     const buf = rt.space.alloc(256 + 64);
     const ctx = rt.space.alloc(24);
-    rt.space.view.setUint32(ctx, buf + 256, true);
-    rt.space.view.setUint32(ctx + 4, buf + 256 + 64, true);
-    rt.packet = { ctx, bufStart: buf, bufEnd: buf + 256 + 64 };
+    const v = rt.space.view;
+    v.setUint32(ctx, buf + 256, true);
+    v.setUint32(ctx + 4, buf + 256 + 64, true);
+    v.setUint32(ctx + 8, buf + 256, true);
+    rt.packet = { ctx, fields: XDP_MD_LAYOUT.packet!, bufStart: buf, bufEnd: buf + 256 + 64 };
     expect(call(rt, 'bpf_xdp_adjust_head', ctx, -16)).toBe(0n);
-    expect(rt.space.view.getUint32(ctx, true)).toBe(buf + 240);
+    expect(v.getUint32(ctx, true)).toBe(buf + 240);
     expect(call(rt, 'bpf_xdp_adjust_head', ctx, -1000)).toBe(neg(22));
+    expect(call(rt, 'bpf_xdp_adjust_meta', ctx, -8)).toBe(0n);
+    expect(v.getUint32(ctx + 8, true)).toBe(buf + 232);
+    expect(call(rt, 'bpf_xdp_adjust_meta', ctx, -2)).toBe(neg(13)); // -EACCES: not a multiple of 4
+    expect(call(rt, 'bpf_xdp_adjust_meta', ctx, -28)).toBe(neg(13)); // -EACCES: more than 32 bytes
+    v.setUint32(buf + 232, 0xabcd, true);
+    expect(call(rt, 'bpf_xdp_adjust_head', ctx, 4)).toBe(0n);
+    expect([v.getUint32(ctx, true), v.getUint32(ctx + 8, true), v.getUint32(buf + 236, true)]).toEqual([buf + 244, buf + 236, 0xabcd]);
     expect(call(rt, 'bpf_xdp_adjust_tail', ctx, -20)).toBe(0n);
     expect(call(rt, 'bpf_xdp_adjust_tail', ctx, 100)).toBe(neg(22));
+  });
+
+  it('reads the packet through the context layout of the program type (__sk_buff: data at 76, data_end at 80)', () => {
+    const { rt, buf, skb } = skbRun(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+    const to = rt.space.alloc(4);
+    expect(call(rt, 'bpf_skb_load_bytes', skb, 2, to, 4)).toBe(0n);
+    expect(rt.space.read(to, 4)).toEqual(Uint8Array.of(3, 4, 5, 6));
+    expect(call(rt, 'bpf_skb_load_bytes', skb, 6, to, 4)).toBe(neg(14));
+    expect(rt.space.read(to, 4)).toEqual(new Uint8Array(4));
+  });
+
+  it('small skb and socket helpers: skb_store_bytes, csum_diff, sk_fullsock, tcp_sock, sk_release, get_cgroup_classid', () => {
+    const { rt, buf, skb } = skbRun(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+    const from = rt.space.alloc(8);
+    rt.space.write(from, Uint8Array.of(0xaa, 0xbb, 0, 0, 0, 0, 0, 0));
+    expect(call(rt, 'bpf_skb_store_bytes', skb, 6, from, 2, 0)).toBe(0n);
+    expect(rt.space.read(buf, 8)).toEqual(Uint8Array.of(1, 2, 3, 4, 5, 6, 0xaa, 0xbb));
+    expect(call(rt, 'bpf_skb_store_bytes', skb, 7, from, 2, 0)).toBe(neg(14)); // past the packet
+    expect(call(rt, 'bpf_skb_store_bytes', skb, 0, from, 2, 4)).toBe(neg(22)); // unknown flag
+    // csum_diff: the ones' complement sum of `to` (little-endian words), minus `from`'s, plus the seed, folded to 16 bits
+    expect(call(rt, 'bpf_csum_diff', 0, 0, buf, 4, 0)).toBe(0x0604n);
+    expect(call(rt, 'bpf_csum_diff', buf, 4, 0, 0, 0x04030201)).toBe(0n); // pulling what the seed pushed
+    expect(call(rt, 'bpf_csum_diff', buf, 4, buf, 4, 7)).toBe(7n);
+    expect(call(rt, 'bpf_csum_diff', buf, 3, 0, 0, 0)).toBe(neg(22));
+    const sk = rt.space.alloc(80);
+    expect([call(rt, 'bpf_sk_fullsock', sk), call(rt, 'bpf_tcp_sock', sk), call(rt, 'bpf_sk_release', sk), call(rt, 'bpf_get_cgroup_classid', skb)])
+      .toEqual([BigInt(sk), 0n, 0n, 0n]);
+  });
+
+  it('lddw map_fd loads a pointer to a struct bpf_map stand-in, which helpers take for the map', () => {
+    const rt = new Runtime({ space: new AddressSpace({ strict: true }) });
+    const m = rt.createMap({ type: MapType.Hash, keySize: 8, valueSize: 8, maxEntries: 1 });
+    const handle = rt.resolveLddw(lddw(1, BigInt(m.fd), PseudoLd.MAP_FD))!;
+    expect(handle).toBeGreaterThanOrEqual(4096);
+    expect([rt.mapArg(handle), rt.mapArg(m.fd), rt.space.check(handle, 296)]).toEqual([m, m, true]);
+    const key = rt.space.alloc(8);
+    rt.space.write(key, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0));
+    expect(call(rt, 'bpf_map_update_elem', handle, key, key, 0)).toBe(0n);
+    expect(m.lookup(Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0))).toEqual(Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0));
+    rt.closeMap(m.fd);
+    expect([rt.mapArg(handle), rt.space.check(handle, 1)]).toEqual([undefined, false]);
+  });
+
+  it('helperArgFault: names the pointer argument whose sized memory is not live (strict spaces)', () => {
+    const rt = new Runtime({ space: new AddressSpace({ strict: true }) });
+    const m = rt.createMap({ type: MapType.Hash, keySize: 8, valueSize: 16, maxEntries: 1 });
+    const regs = (...args: number[]) => Uint32Array.from({ length: 12 }, (_, i) => (i % 2 === 0 && i > 0 ? args[i / 2 - 1] ?? 0 : 0));
+    const short = rt.space.alloc(4);
+    const long = rt.space.alloc(16);
+    expect(rt.helperArgFault(helperId('bpf_map_lookup_elem')!, regs(m.fd, long))).toBeUndefined();
+    expect(rt.helperArgFault(helperId('bpf_map_lookup_elem')!, regs(m.fd, short))).toMatch(/^R2 \(ARG_PTR_TO_MAP_KEY\) names 8 bytes at 0x/);
+    expect(rt.helperArgFault(helperId('bpf_map_update_elem')!, regs(m.fd, long, short, 0))).toMatch(/^R3 \(ARG_PTR_TO_MAP_VALUE\) names 16 bytes/);
+    expect(rt.helperArgFault(helperId('bpf_probe_read_kernel')!, regs(long, 16, 0))).toBeUndefined(); // the source may be anything
+    expect(rt.helperArgFault(helperId('bpf_probe_read_kernel')!, regs(short, 8, 0))).toMatch(/^R1 \(ARG_PTR_TO_UNINIT_MEM\) names 8 bytes/);
+    expect(rt.helperArgFault(helperId('bpf_snprintf')!, regs(0, 0, long, 0, 0))).toBeUndefined(); // NULL with size 0
   });
 
   it('refuses at load time a program calling a helper it cannot honour, naming it', () => {

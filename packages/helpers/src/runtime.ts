@@ -1,8 +1,9 @@
 import {
-  Errno, MapError, MapType, NotSupportedError, PseudoLd, classify, helperName, type Insn,
+  Errno, MapError, MapType, NotSupportedError, PseudoLd, classify, helperName, type CtxPacketFields, type Insn,
 } from '@tsbpf/core';
 import { AddressSpace, BpfMap, RingBufMap, createMap, type CreateMapOptions } from '@tsbpf/maps';
 import { HELPER_IMPLS, type HelperImpl } from './impl.js';
+import { helperProto } from './prototypes.js';
 
 /** The process a program runs on behalf of, as providers set it (pid, comm, cpu, ...). */
 export interface EventContext {
@@ -25,14 +26,23 @@ export interface TraceLine {
   msg: string;
 }
 
-/** The packet of the current run, for `bpf_skb_load_bytes` and the XDP adjust helpers. */
+/** The packet of the current run, for the packet helpers (`bpf_skb_load_bytes`, the XDP adjust helpers, ...). */
 export interface PacketState {
-  /** Guest address of the context (`struct xdp_md` / `__sk_buff`-like: data at +0, data_end at +4). */
+  /** Guest address of the context (`struct xdp_md`, `struct __sk_buff`, ...). */
   ctx: number;
+  /** Where that context keeps `data`, `data_end` and `data_meta` (`ctxLayout(progType).packet`). */
+  fields: CtxPacketFields;
   /** The packet buffer region: headroom before `data`, tailroom after `data_end`. */
   bufStart: number;
   bufEnd: number;
 }
+
+/**
+ * `sizeof(struct bpf_map)` (Linux 6.18, x86-64). `lddw map_fd` gives a program a pointer to the
+ * kernel's `struct bpf_map`, whose fields a privileged program may read (`map->max_entries`); here
+ * it points at a zeroed region of that size, so those reads stay inside live memory.
+ */
+const BPF_MAP_STRUCT_SIZE = 296;
 
 /** Options of {@link Runtime}. */
 export interface RuntimeOptions {
@@ -69,6 +79,9 @@ export class Runtime {
   /** Set by backends that support callbacks (`bpf_loop`): runs the subprogram at `pc` with r1..r5. */
   invokeCallback?: (pc: number, args: number[]) => bigint;
   private readonly maps = new Map<number, BpfMap>();
+  /** Each map's `struct bpf_map` stand-in, by descriptor, and the maps by stand-in address. */
+  private readonly mapStructs = new Map<number, number>();
+  private readonly mapsByStruct = new Map<number, BpfMap>();
   private readonly programs = new Map<number, { id: number; program: unknown }>();
   private nextFd = 3;
   private nextProgId = 1;
@@ -87,6 +100,9 @@ export class Runtime {
     const m = createMap({ cpus: this.cpus, resolveFd: (fd) => this.programs.get(fd)?.id, ...opts, space: this.space });
     m.fd = this.nextFd++;
     this.maps.set(m.fd, m);
+    const struct = this.space.alloc(BPF_MAP_STRUCT_SIZE, `struct bpf_map:${m.name}`);
+    this.mapStructs.set(m.fd, struct);
+    this.mapsByStruct.set(struct, m);
     return m;
   }
 
@@ -95,10 +111,24 @@ export class Runtime {
     return this.maps.get(fd);
   }
 
+  /**
+   * The map a helper argument names: the pointer `lddw map_fd` loaded (see {@link resolveLddw}),
+   * or a descriptor (callers that pass one directly).
+   */
+  mapArg(value: number): BpfMap | undefined {
+    return this.maps.get(value) ?? this.mapsByStruct.get(value);
+  }
+
   /** Releases a map. */
   closeMap(fd: number): void {
     this.maps.get(fd)?.close();
     this.maps.delete(fd);
+    const struct = this.mapStructs.get(fd);
+    if (struct !== undefined) {
+      this.space.free(struct);
+      this.mapStructs.delete(fd);
+      this.mapsByStruct.delete(struct);
+    }
   }
 
   /** Registers a loaded program (for prog arrays); returns its descriptor. */
@@ -136,6 +166,55 @@ export class Runtime {
   }
 
   /**
+   * What a call of helper `id` with `regs` (r0..r5 as u32 pairs) would touch outside live memory,
+   * for strict address spaces: each pointer argument its prototype gives a size (map keys and
+   * values, `ARG_PTR_TO_MEM` with the `ARG_CONST_SIZE` after it, `ARG_PTR_TO_LONG` / `_INT`) is
+   * checked as a load or store of that size would be. The verifier promises all of it; a problem
+   * here is a verifier bug. Returns the problem, or `undefined`.
+   */
+  helperArgFault(id: number, regs: Uint32Array): string | undefined {
+    const proto = helperProto(id);
+    if (!proto) return undefined;
+    const value = (i: number) => regs[2 * i] + regs[2 * i + 1] * 0x100000000;
+    let map: BpfMap | undefined;
+    for (let i = 0; i < proto.args.length; i++) {
+      const type = proto.args[i];
+      const v = value(i + 1);
+      let size: number | undefined;
+      switch (type) {
+        case 'ARG_CONST_MAP_PTR':
+          map = this.mapArg(v);
+          continue;
+        case 'ARG_PTR_TO_MAP_KEY':
+          size = map?.spec.keySize;
+          break;
+        case 'ARG_PTR_TO_MAP_VALUE':
+        case 'ARG_PTR_TO_UNINIT_MAP_VALUE':
+          size = map?.spec.valueSize;
+          break;
+        case 'ARG_PTR_TO_MEM':
+        case 'ARG_PTR_TO_UNINIT_MEM':
+        case 'ARG_PTR_TO_MEM_OR_NULL': {
+          const next = proto.args[i + 1];
+          if ((next !== 'ARG_CONST_SIZE' && next !== 'ARG_CONST_SIZE_OR_ZERO') || (type === 'ARG_PTR_TO_MEM_OR_NULL' && v === 0)) continue;
+          size = value(i + 2);
+          break;
+        }
+        case 'ARG_PTR_TO_LONG':
+          size = 8;
+          break;
+        case 'ARG_PTR_TO_INT':
+          size = 4;
+          break;
+        default:
+          continue;
+      }
+      if (size && !this.space.check(v, size)) return `R${i + 1} (${type}) names ${size} bytes at 0x${v.toString(16)}, outside live memory`;
+    }
+    return undefined;
+  }
+
+  /**
    * Checks, at load time, that every helper the program calls is implemented and every map it
    * references exists, so nothing silently returns 0 at run time.
    *
@@ -154,11 +233,15 @@ export class Runtime {
     });
   }
 
-  /** The value an `lddw` loads: a map descriptor, or the guest address of a map value (`map_value`). */
+  /**
+   * The value an `lddw` loads: for `map_fd`, the guest address of the map's `struct bpf_map`
+   * stand-in (helpers take it for the map: {@link mapArg}); for `map_value`, the guest address of
+   * the map value.
+   */
   resolveLddw(insn: Insn): number | undefined {
     const form = classify(insn);
     if (form?.kind !== 'lddw') return undefined;
-    if (form.pseudo === PseudoLd.MAP_FD) return this.maps.has(insn.imm) ? insn.imm : undefined;
+    if (form.pseudo === PseudoLd.MAP_FD) return this.mapStructs.get(insn.imm);
     if (form.pseudo === PseudoLd.MAP_VALUE) {
       const m = this.maps.get(insn.imm);
       if (!m || (m.spec.type !== MapType.Array)) return undefined;

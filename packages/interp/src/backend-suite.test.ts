@@ -17,6 +17,7 @@ describeBackendSuite({
       throw e;
     }
   },
+  backend: () => (backend ??= new InterpBackend()),
   createMap(spec, entries) {
     backend ??= new InterpBackend();
     const m = backend.createMap(spec);

@@ -40,6 +40,21 @@ describe('bad programs give typed runtime errors with the instruction index; the
     expect(rt.runRaw(asm('r0 = *(u8 *)(r1 + 7)\nexit'), Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 9)).r0).toBe(9n);
   });
 
+  it('strict mode: each call frame is its own region, the packet ends at data_end, helper memory arguments are checked', () => {
+    const sb = new InterpBackend({ space: new AddressSpace({ strict: true }) });
+    // a callee reading below its 512-byte frame does not land in its caller's
+    expectRuntimeError(() => sb.runRaw(asm('call f\nexit\nf:\nr0 = *(u64 *)(r10 - 520)\nexit'), new Uint8Array()), 'E_MEM_FAULT', 2);
+    expect(b.runRaw(asm('call f\nexit\nf:\nr0 = *(u64 *)(r10 - 520)\nexit'), new Uint8Array()).r0).toBe(0n);
+    // XDP: one byte past data_end is tailroom, allocated for bpf_xdp_adjust_tail but not the program's
+    const past = asm('r2 = *(u32 *)(r1 + 4)\nr0 = *(u8 *)(r2 + 0)\nexit');
+    expectRuntimeError(() => sb.load({ insns: past, progType: ProgType.Xdp }).testRun({ data: new Uint8Array(14) }), 'E_MEM_FAULT', 1);
+    expect(b.load({ insns: past, progType: ProgType.Xdp }).testRun({ data: new Uint8Array(14) }).retval).toBe(0n);
+    // bpf_map_lookup_elem with a 4-byte key on the stack for an 8-byte key
+    const m = sb.createMap({ type: MapType.Hash, keySize: 8, valueSize: 8, maxEntries: 1 });
+    const lookup = asm(`r2 = r10\nr2 += -4\nr1 = map_fd(${m.fd}) ll\ncall bpf_map_lookup_elem\nexit`);
+    expectRuntimeError(() => sb.runRaw(lookup, new Uint8Array()), 'E_MEM_FAULT', 4);
+  });
+
   it('division tricks follow RFC 9669 instead of trapping', () => {
     expect(b.runRaw(asm('r0 = 7\nr1 = 0\nr0 /= r1\nexit'), new Uint8Array()).r0).toBe(0n);
     expect(b.runRaw(asm('r0 = 7\nr1 = 0\nr0 %= r1\nexit'), new Uint8Array()).r0).toBe(7n);

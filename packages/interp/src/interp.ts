@@ -1,5 +1,5 @@
 import { TsbpfError, classify, encode, helperName, type Insn } from '@tsbpf/core';
-import type { Runtime } from '@tsbpf/helpers';
+import { packetPointers, type Runtime } from '@tsbpf/helpers';
 
 /** Codes of {@link RuntimeError}. */
 export type RuntimeErrorCode =
@@ -277,8 +277,14 @@ export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarge
   const lo = new Uint32Array(11);
   const hi = new Uint32Array(11);
   const helperRegs = new Uint32Array(12);
-  // Stack: MAX_CALL_FRAMES frames of 512 bytes, allocated once per run.
-  const stack = space.alloc(STACK * MAX_CALL_FRAMES, 'stack');
+  // Stack: MAX_CALL_FRAMES frames of 512 bytes, allocated once per run; in strict mode each frame
+  // is its own region, so an access past a frame's bottom faults instead of landing in the caller's.
+  const frames = new Array<number>(MAX_CALL_FRAMES);
+  if (strict) for (let f = 0; f < MAX_CALL_FRAMES; f++) frames[f] = space.alloc(STACK, 'stack');
+  else {
+    const stack = space.alloc(STACK * MAX_CALL_FRAMES, 'stack');
+    for (let f = 0; f < MAX_CALL_FRAMES; f++) frames[f] = stack + STACK * f;
+  }
   if (space.view !== mem) {
     mem = space.view;
     memSize = space.size;
@@ -289,7 +295,7 @@ export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarge
     hi[i + 1] = Math.floor(args[i] / TWO32) >>> 0;
   }
   let frame = 0;
-  lo[10] = stack + STACK; // r10 points just past the frame
+  lo[10] = frames[0] + STACK; // r10 points just past the frame
   const retPc = new Int32Array(MAX_CALL_FRAMES);
   const saved = new Uint32Array(MAX_CALL_FRAMES * 8);
   let p = prog;
@@ -474,7 +480,7 @@ export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarge
             retPc[frame] = pc;
             for (let r = 6; r <= 9; r++) { saved[frame * 8 + (r - 6) * 2] = lo[r]; saved[frame * 8 + (r - 6) * 2 + 1] = hi[r]; }
             frame++;
-            lo[10] = stack + STACK * (frame + 1);
+            lo[10] = frames[frame] + STACK;
             hi[10] = 0;
             pc += imm;
             break;
@@ -499,7 +505,7 @@ export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarge
           if (frame === 0) return { lo: lo[0], hi: hi[0], r0: toBig(lo[0], hi[0]), insns: count };
           frame--;
           for (let r = 6; r <= 9; r++) { lo[r] = saved[frame * 8 + (r - 6) * 2]; hi[r] = saved[frame * 8 + (r - 6) * 2 + 1]; }
-          lo[10] = stack + STACK * (frame + 1);
+          lo[10] = frames[frame] + STACK;
           hi[10] = 0;
           pc = retPc[frame];
           break;
@@ -508,8 +514,7 @@ export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarge
           const code = op[pc];
           const size = (code & 0x18) === 0x10 ? 1 : (code & 0x18) === 0x08 ? 2 : 4;
           const pkt = rt.packet;
-          const data = pkt ? mem.getUint32(pkt.ctx, true) : 0;
-          const end = pkt ? mem.getUint32(pkt.ctx + 4, true) : 0;
+          const { data, end } = pkt ? packetPointers(space, pkt) : { data: 0, end: 0 };
           const at = ((code & 0xe0) === 0x40 ? lo[s] : 0) + imm;
           if (!pkt || at < 0 || data + at + size > end) return { lo: 0, hi: 0, r0: 0n, insns: count }; // the kernel ends the program with r0 = 0
           const a = data + at;
@@ -524,7 +529,8 @@ export function run(prog: Decoded, rt: Runtime, opts: RunOptions = {}, tailTarge
     }
   } finally {
     rt.invokeCallback = outerInvoke;
-    space.free(stack);
+    if (strict) for (const f of frames) space.free(f);
+    else space.free(frames[0]);
   }
 }
 
@@ -640,6 +646,10 @@ function callHelper(rt: Runtime, id: number, lo: Uint32Array, hi: Uint32Array, h
   const impl = rt.helper(id);
   if (!impl) throw new RuntimeError('E_UNKNOWN_HELPER', pc, `helper ${helperName(id) ?? `#${id}`} is not available in the user-space runtime`);
   for (let r = 0; r <= 5; r++) { helperRegs[2 * r] = lo[r]; helperRegs[2 * r + 1] = hi[r]; }
+  if (rt.space.strict) {
+    const fault = rt.helperArgFault(id, helperRegs);
+    if (fault) throw new RuntimeError('E_MEM_FAULT', pc, `helper ${helperName(id) ?? `#${id}`}: ${fault}`);
+  }
   impl(rt, helperRegs);
   lo[0] = helperRegs[0];
   hi[0] = helperRegs[1];

@@ -19,6 +19,7 @@ describeBackendSuite({
     for (const [k, v] of entries) m.update(k, v);
     return m.fd;
   },
+  backend: () => (oracle ??= new KernelOracle()).backend,
   close: () => oracle?.close(),
   expectedDifferences: {
     'bench/loop1m': 'the user-space build has no may_goto and an unknown trip count: the kernel verifier cannot bound the loop (the KERNEL build adds may_goto; npm run bench runs that one)',

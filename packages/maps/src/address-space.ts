@@ -3,6 +3,11 @@ import { TsbpfError } from '@tsbpf/core';
 const WASM_PAGE = 65536;
 /** Guest addresses below this are never allocated, so 0 (and small offsets from it) is NULL. */
 export const NULL_GUARD = 4096;
+/**
+ * In strict mode, bytes left unallocated after each region, so an access that runs off the end of
+ * one region faults instead of landing in the next one.
+ */
+export const STRICT_GUARD = 256;
 
 /** A live allocation in the address space. */
 export interface Region {
@@ -10,6 +15,8 @@ export interface Region {
   size: number;
   /** What it holds: `stack`, `ctx`, `packet`, `map:<name>`, ... (for messages and strict mode). */
   tag: string;
+  /** The part strict mode lets programs access, when {@link AddressSpace.window} narrowed it. */
+  window?: { from: number; to: number };
 }
 
 /** Options of {@link AddressSpace}. */
@@ -20,7 +27,10 @@ export interface AddressSpaceOptions {
   maximumPages?: number;
   /** Back the memory by a SharedArrayBuffer, for backends running on several workers. */
   shared?: boolean;
-  /** Know live regions, so {@link AddressSpace.check} can refuse accesses outside them. */
+  /**
+   * Know live regions, so {@link AddressSpace.check} can refuse accesses outside them, and keep
+   * {@link STRICT_GUARD} free bytes between regions.
+   */
   strict?: boolean;
 }
 
@@ -79,11 +89,14 @@ export class AddressSpace {
         }
         this.refresh();
       }
-      this.top = end;
+      this.top = end + (this.strict ? STRICT_GUARD : 0);
     } else {
       this.bytes.fill(0, start, start + rounded);
     }
-    this.regions.set(start, { start, size: rounded, tag });
+    const region: Region = { start, size: rounded, tag };
+    // Strict mode refuses the rounding slack too: a 12-byte context is 12 bytes.
+    if (this.strict && rounded !== size) region.window = { from: start, to: start + size };
+    this.regions.set(start, region);
     this.sorted = undefined;
     return start;
   }
@@ -117,13 +130,26 @@ export class AddressSpace {
 
   /**
    * Whether `[addr, addr + len)` may be accessed: inside the memory and above the NULL page; in
-   * strict mode, also inside one live region.
+   * strict mode, also inside one live region (inside its window, when it has one).
    */
   check(addr: number, len: number): boolean {
     if (addr < NULL_GUARD || addr + len > this.size || len < 0) return false;
     if (!this.strict) return true;
     const r = this.regionOf(addr);
-    return r !== undefined && addr + len <= r.start + r.size;
+    if (r === undefined) return false;
+    const w = r.window;
+    return w ? addr >= w.from && addr + len <= w.to : addr + len <= r.start + r.size;
+  }
+
+  /**
+   * Narrows what strict mode lets programs access in the live region at `start` to
+   * `[from, to)`: the rest stays allocated but is refused, like a packet's headroom and tailroom,
+   * which only helpers (`bpf_xdp_adjust_head`, ...) may move `data` and `data_end` into.
+   */
+  window(start: number, from: number, to: number): void {
+    const r = this.regions.get(start);
+    if (!r) throw new TsbpfError('E_FREE', `0x${start.toString(16)} is not the start of a live region`);
+    r.window = { from: Math.max(from, r.start), to: Math.min(to, r.start + r.size) };
   }
 
   /** Copies bytes into guest memory. */

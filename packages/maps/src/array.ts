@@ -14,6 +14,8 @@ export class ArrayMap extends BpfMap {
     super(space, spec);
     this.stride = Math.ceil(spec.valueSize / 8) * 8;
     this.base = space.alloc(this.stride * spec.maxEntries * cpus, `map:${this.name}`);
+    // One value: strict mode refuses the stride's padding too, as the verifier does.
+    if (spec.maxEntries * cpus === 1) space.window(this.base, this.base, this.base + spec.valueSize);
   }
 
   private index(key: Uint8Array): number {

@@ -42,6 +42,8 @@ export class HashMap extends BpfMap {
     const n = spec.maxEntries;
     this.stride = Math.ceil(spec.valueSize / 8) * 8;
     this.base = space.alloc(this.stride * this.cpus * n, `map:${this.name}`);
+    // One value: strict mode refuses the stride's padding too, as the verifier does.
+    if (n * this.cpus === 1) space.window(this.base, this.base, this.base + spec.valueSize);
     this.keyOf = new Array(n);
     for (let i = n - 1; i >= 0; i--) this.free.push(i);
     this.next = new Int32Array(n).fill(-1);

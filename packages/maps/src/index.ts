@@ -1,4 +1,4 @@
-export { AddressSpace, NULL_GUARD, type AddressSpaceOptions, type Region } from './address-space.js';
+export { AddressSpace, NULL_GUARD, STRICT_GUARD, type AddressSpaceOptions, type Region } from './address-space.js';
 export { BpfMap, Limits, DEFAULT_CPUS, validateSpec } from './map.js';
 export { ArrayMap } from './array.js';
 export { HashMap } from './hash.js';

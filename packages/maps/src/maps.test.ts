@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MapError, MapType, ProgType, UpdateFlags, assembleLlvm, type MapSpec } from '@tsbpf/core';
 import { KernelBackend, probe } from '@tsbpf/kernel';
-import { AddressSpace, NULL_GUARD } from './address-space.js';
+import { AddressSpace, NULL_GUARD, STRICT_GUARD } from './address-space.js';
+import type { ArrayMap } from './array.js';
 import { createMap } from './create.js';
 import { HashMap } from './hash.js';
 import { RingBufMap, RINGBUF_BUSY } from './ringbuf.js';
@@ -26,6 +27,20 @@ describe('AddressSpace', () => {
     expect(s.check(a, 1)).toBe(false);
     expect(s.alloc(20, 'c')).toBe(a); // same size class reused, zeroed
     expect(() => s.free(a + 8)).toThrow(expect.objectContaining({ code: 'E_FREE' }));
+  });
+
+  it('strict mode: a gap after each region, exact sizes, and windows narrowing a region', () => {
+    const s = new AddressSpace({ strict: true });
+    const a = s.alloc(12, 'ctx');
+    const b = s.alloc(64, 'next');
+    expect(b - a).toBeGreaterThanOrEqual(16 + STRICT_GUARD); // running off a lands in no region
+    expect(s.check(a + 8, 4)).toBe(true);
+    expect(s.check(a + 12, 4)).toBe(false); // the rounding slack is not the program's
+    s.window(b, b + 16, b + 32);
+    expect([s.check(b + 16, 16), s.check(b + 15, 1), s.check(b + 32, 1), s.regionOf(b)?.tag]).toEqual([true, false, false, 'next']);
+    expect(new AddressSpace().check(new AddressSpace().alloc(12) + 12, 4)).toBe(true); // not strict: only the NULL page and the bounds
+    const one = createMap({ type: MapType.Array, keySize: 4, valueSize: 10, maxEntries: 1, space: s }) as ArrayMap;
+    expect([s.check(one.valueAddr(0), 10), s.check(one.valueAddr(0) + 10, 1)]).toEqual([true, false]);
   });
 
   it('grows the memory and keeps guest addresses valid', () => {

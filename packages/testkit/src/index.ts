@@ -1,3 +1,4 @@
 export * from './shared.js';
 export * from './backend-suite.js';
 export * from './bench-expected.js';
+export * from './random.js';

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { Btf, BtfKind, TsbpfError, attachTypeFromName, mapTypeFromName, progTypeFromName } from '@tsbpf/core';
+import { funcsFromBtf } from './func-info.js';
 import { verify } from './verify.js';
 import type { VerifierMap, VerifyOptions, VerifyResult } from './types.js';
 
@@ -419,17 +420,7 @@ export function prepareEntry(entry: CorpusEntry, options: PrepareOptions = {}): 
   if (progBtf) prepared.btf = progBtf;
   if (e.btf?.func_info) prepared.funcInfo = e.btf.func_info;
   if (progBtf && e.btf?.func_info) {
-    // what verify() needs from func_info: which functions return void
-    const funcs: { insn: number; returnsVoid: boolean; global?: boolean; params?: number }[] = [];
-    for (const [insn, typeId] of e.btf.func_info) {
-      try {
-        const fn = progBtf.type(typeId);
-        const proto = progBtf.type(fn.type);
-        funcs.push({ insn, returnsVoid: proto.type === 0, global: fn.vlen === 1, params: proto.params?.length ?? 0 });
-      } catch {
-        // a func_info record that does not name a function: nothing to learn from it
-      }
-    }
+    const funcs = funcsFromBtf(progBtf, e.btf.func_info, verifyOptions.progType);
     verifyOptions.funcs = funcs;
   }
   return prepared;

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AttachType, BtfKind, ProgType, VerifierError, make, type AccessSize, type Insn } from '@tsbpf/core';
+import { AttachType, BtfKind, ProgType, VerifierError, ctxLayout, make, type AccessSize, type Insn } from '@tsbpf/core';
 import { loadProgram, probe, tpBtfId, vmlinuxBtf } from '@tsbpf/kernel';
 import { ctxAccess, ctxFuncProtoFromBtf, ctxSize, type CtxAccessOptions, type CtxAccessResult, type CtxFuncProto } from './ctx.js';
 import { retvalRange } from './retval.js';
@@ -543,4 +543,39 @@ describe.skipIf(!kernel.ok)('ctxAccess against the running kernel (every offset,
       expect(diffs.slice(0, 40)).toEqual([]);
     });
   }
+});
+
+// ---- the runtimes' layouts ------------------------------------------------------------------
+
+/** What a load yields that must point at memory a test run provides, by the layout field that provides it. */
+const POINTER_KINDS: Record<string, 'data' | 'dataEnd' | 'dataMeta' | 'target' | 'nullable'> = {
+  pkt: 'data', pkt_end: 'dataEnd', pkt_meta: 'dataMeta', sock: 'target', flow_keys: 'target',
+  sock_or_null: 'nullable', sock_common_or_null: 'nullable', tcp_sock_or_null: 'nullable',
+};
+
+// @tsbpf/core's ctxLayout is what the interpreter builds contexts from: its sizes must be the
+// ones these rules bound, and every field whose load yields a pointer must be one it fills in
+// (a test run that left one as random bytes would hand the program a wild pointer). Not modelled,
+// and skipped: BTF pointers (`btf_id`: kernel objects) and the writable raw tracepoint buffer
+// (`tp_buffer`: its size is the tracepoint's, checked at attach time).
+describe('the runtime context layouts (@tsbpf/core ctxLayout) agree with these rules', () => {
+  it.each(CONFIGS.filter((c) => !c.tpBtf && ctxLayout(c.progType)).map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const layout = ctxLayout(c.progType)!;
+    expect(layout.size).toBe(ctxSize(c.progType));
+    const problems: string[] = [];
+    for (let off = 0; off < Math.min(layout.size, 512); off += 4) {
+      for (const size of [4, 8] as const) {
+        const r = ctxAccess(c.progType, c.attach, off, size, 'read');
+        const want = r.ok ? POINTER_KINDS[r.value] : undefined;
+        if (!want) continue;
+        const p = layout.pointers?.find((f) => f.off === off);
+        const ok = want === 'target' ? p?.target !== undefined && !p.nullable
+          : want === 'nullable' ? p?.nullable === true
+            : layout.packet?.[want]?.off === off && layout.packet[want]!.size === size;
+        if (!ok) problems.push(`off=${off} size=${size} reads as ${r.ok ? r.value : ''}, the layout says ${JSON.stringify(p ?? layout.packet)}`);
+      }
+    }
+    if (layout.len !== undefined) expect(ctxAccess(c.progType, c.attach, layout.len, 4, 'read')).toMatchObject({ ok: true, value: 'scalar' });
+    expect(problems).toEqual([]);
+  });
 });

@@ -9,7 +9,10 @@
  * differential test in `ctx.test.ts` loads every (offset, size, direction) against the running
  * kernel and compares.
  */
-import { AttachType, BtfKind, ProgType, type Btf, type BtfType } from '@tsbpf/core';
+import {
+  AttachType, BPF_FUNC_ARGS_SIZE, BPF_SOCK_SIZE, BtfKind, PERF_MAX_TRACE_SIZE, PT_REGS_SIZE, ProgType, SK_BUFF_LAYOUT, XDP_MD_LAYOUT,
+  type Btf, type BtfType,
+} from '@tsbpf/core';
 
 /**
  * What a context load yields. Scalars are zero-extended from the access size by the engine (or
@@ -164,7 +167,7 @@ const SKB = {
   flow_keys: [144, 8], tstamp: [152, 8], wire_len: [160, 4], gso_segs: [164, 4], sk: [168, 8],
   gso_size: [176, 4], tstamp_type: [180, 1], hwtstamp: [184, 8],
 } as const satisfies Record<string, Field>;
-const SKB_SIZE = 192;
+const SKB_SIZE = SK_BUFF_LAYOUT.size;
 
 /** `bpf_skb_is_valid_access`: the part every `__sk_buff` program shares. */
 function skbCommon(a: Access, value: CtxValue = 'scalar'): Verdict {
@@ -262,7 +265,7 @@ function flowDissector(a: Access): Verdict {
 // ---- struct xdp_md (24 bytes) -----------------------------------------------------------------
 
 const XDP = { data: 0, data_end: 4, data_meta: 8, ingress_ifindex: 12, rx_queue_index: 16, egress_ifindex: 20 } as const;
-const XDP_SIZE = 24;
+const XDP_SIZE = XDP_MD_LAYOUT.size;
 
 /** BPF_PROG_TYPE_XDP: `xdp_is_valid_access`. Every field is a u32 read whole. */
 function xdp(a: Access): Verdict {
@@ -282,7 +285,7 @@ const SOCK = {
   src_ip4: [24, 4], src_ip6: [28, 16], src_port: [44, 4], dst_port: [48, 2], dst_ip4: [52, 4],
   dst_ip6: [56, 16], state: [72, 4], rx_queue_mapping: [76, 4],
 } as const satisfies Record<string, Field>;
-const SOCK_SIZE = 80;
+const SOCK_SIZE = BPF_SOCK_SIZE;
 
 /** Whether a read of `size` bytes at `off` of a `struct bpf_sock *` is allowed (bpf_sock_is_valid_access). */
 export function bpfSockAccessOk(off: number, size: number): boolean {
@@ -465,12 +468,8 @@ function cgroupDev(a: Access): Verdict {
 
 // ---- tracing contexts -------------------------------------------------------------------------
 
-/** `sizeof(struct pt_regs)` on x86-64. */
-const PT_REGS_SIZE = 168;
-/** `PERF_MAX_TRACE_SIZE`. */
-const PERF_MAX_TRACE_SIZE = 8192;
 /** `MAX_BPF_FUNC_ARGS * sizeof(u64)`. */
-const TRACING_CTX_SIZE = 12 * 8;
+const TRACING_CTX_SIZE = BPF_FUNC_ARGS_SIZE;
 /** `sizeof(struct bpf_perf_event_data)`: pt_regs, sample_period, addr. */
 const PERF_EVENT_SIZE = PT_REGS_SIZE + 16;
 /** `U16_MAX`: the syscall program's context is a user buffer of up to this size. */

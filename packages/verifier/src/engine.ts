@@ -22,7 +22,7 @@ import {
   type Scalar,
 } from './scalar.js';
 import { tnumIn, tnumString } from './tnum.js';
-import { buildCfg, liveRegisters, liveStackSlots, type Slot } from './liveness.js';
+import { liveness, type Slot } from './liveness.js';
 import {
   NOT_INIT_REG,
   RT,
@@ -31,6 +31,7 @@ import {
   UNKNOWN_REG,
   constReg,
   copyState,
+  ownStack,
   frameString,
   newFrame,
   ptrReg,
@@ -43,7 +44,7 @@ import {
 import { bpfSockAccessOk, ctxAccess } from './ctx.js';
 import { retvalMessage, retvalRange } from './retval.js';
 import { directPacketAccess, helperAcquires, helperChangesPktData, helperReleasesArg, mapFuncCompat, PROTO_OVERRIDES } from './helper-rules.js';
-import type { VerifierMap } from './types.js';
+import type { FuncArg, VerifierMap } from './types.js';
 
 export const EINVAL = 22;
 export const EACCES = 13;
@@ -78,9 +79,90 @@ export interface EngineOptions {
   subprogs: number[];
   /** Kernel functions by call slot. */
   kfuncs?: Map<number, string>;
-  /** Global (BTF_FUNC_GLOBAL) functions: first slot -> number of parameters. */
-  globals?: Map<number, number>;
+  /** Global (BTF_FUNC_GLOBAL) functions by first slot. */
+  globals?: Map<number, GlobalFunc>;
 }
+
+/** A global function: verified once on its own, for any arguments matching `args`. */
+export interface GlobalFunc {
+  /** Subprogram number (the kernel's func#). */
+  index: number;
+  name: string;
+  params: number;
+  args?: FuncArg[];
+  argsError?: string;
+}
+
+/** The subprogram (index in `starts`) of every slot. */
+function subprogIndexOf(n: number, starts: readonly number[]): Int32Array {
+  const out = new Int32Array(n);
+  let si = 0;
+  for (let pc = 0; pc < n; pc++) {
+    while (si + 1 < starts.length && starts[si + 1]! <= pc) si++;
+    out[pc] = si;
+  }
+  return out;
+}
+
+/** Subprograms (by index) that use LD_ABS / LD_IND, which may end the program early. */
+function ldAbsSubprogIndexes(slots: readonly (Slot | undefined)[], subprogIndex: Int32Array): Set<number> {
+  const out = new Set<number>();
+  for (let pc = 0; pc < slots.length; pc++) {
+    const sl = slots[pc];
+    if (sl && (sl.op & 7) === 0 && sl.op !== 0x18) out.add(subprogIndex[pc]!);
+  }
+  return out;
+}
+
+/** The kernel's prune points: calls and their return sites, jump targets, conditional jumps. */
+function prunePoints(slots: readonly (Slot | undefined)[]): Uint8Array {
+  const n = slots.length;
+  const prune = new Uint8Array(n);
+  const mark = (pc: number) => {
+    if (pc >= 0 && pc < n) prune[pc] = 1;
+  };
+  for (let pc = 0; pc < n; pc++) {
+    const s = slots[pc];
+    if (!s) continue;
+    const cls = s.op & 7;
+    if (cls !== 5 && cls !== 6) continue;
+    const op = s.op & 0xf0;
+    if (op === 0x90) continue;
+    if (op === 0x80) {
+      mark(pc);
+      mark(pc + 1);
+    } else if (op === 0x00) {
+      mark(pc + 1 + (cls === 6 ? s.imm : s.off));
+    } else {
+      // a conditional jump and its branch target (push_insn marks BRANCH edges)
+      mark(pc);
+      mark(pc + 1 + s.off);
+    }
+  }
+  return prune;
+}
+
+/** widen_imprecise_scalars: imprecise scalars that differ from `old` become unknown. */
+function widenChanged(old: State, cur: State): void {
+  for (let f = 0; f < Math.min(old.frames.length, cur.frames.length); f++) {
+    const of = old.frames[f]!;
+    const cf = cur.frames[f]!;
+    const precise = old.precise?.[f] ?? 0;
+    for (let r = 0; r < 10; r++) {
+      const o = of.regs[r]!;
+      const c = cf.regs[r]!;
+      if (o.t === RT.SCALAR && c.t === RT.SCALAR && !((precise >> r) & 1) && !sameScalar(o.s, c.s)) cf.regs[r] = UNKNOWN_REG;
+    }
+    for (let k = 0; k < cf.spill.length; k++) {
+      const o = of.spill[k];
+      const c = cf.spill[k];
+      if (o && c && o.t === RT.SCALAR && c.t === RT.SCALAR && !sameScalar(o.s, c.s)) ownStack(cf).spill[k] = UNKNOWN_REG;
+    }
+  }
+}
+
+/** A global function whose arguments this verifier models (else it is analysed per call site). */
+const separate = (g: GlobalFunc): boolean => g.argsError !== undefined || (g.args !== undefined && g.args.every((a) => a.kind !== 'unsupported'));
 
 interface Pending {
   st: State;
@@ -96,7 +178,8 @@ export class Engine {
   private readonly liveLo: Uint32Array;
   private readonly liveHi: Uint32Array;
   readonly prune: Uint8Array;
-  readonly explored: ({ done: State[]; loop: Map<number, State[]>; loopCount: number } | undefined)[];
+  /** Checkpoints by slot (the kernel's explored_states). */
+  explored = new Map<number, { done: State[]; loop: Map<number, State[]>; loopCount: number }>();
   readonly log: string[] = [];
   processed = 0;
   totalStates = 0;
@@ -114,6 +197,9 @@ export class Engine {
   private readonly ldAbsSubprogs = new Set<number>();
   readonly stateText: (string | undefined)[];
   private readonly subprogIndex: Int32Array;
+  /** Global functions called from verified code (do_check_subprogs verifies these). */
+  private readonly calledGlobals = new Set<number>();
+  private changesPkt: Uint8Array | undefined;
 
   constructor(
     slots: (Slot | undefined)[],
@@ -125,55 +211,17 @@ export class Engine {
       const p = PROTO_OVERRIDES.get(id)?.args ?? helperProto(id)?.args;
       return p ? p.length : 5;
     };
-    const cfg = buildCfg(slots);
-    this.live = liveRegisters(slots, helperArgs, cfg);
-    const ls = liveStackSlots(slots, o.subprogs, helperArgs, cfg);
-    this.liveLo = ls.lo;
-    this.liveHi = ls.hi;
-    this.prune = new Uint8Array(n);
+    const lv = liveness(slots, o.subprogs, helperArgs);
+    this.live = lv.regs;
+    this.liveLo = lv.lo;
+    this.liveHi = lv.hi;
     this.auxType = new Uint8Array(n);
-    for (let pc = 0; pc < n; pc++) {
-      const sl = slots[pc];
-      if (sl && (sl.op & 7) === 0 && sl.op !== 0x18) {
-        let si = 0;
-        while (si + 1 < o.subprogs.length && o.subprogs[si + 1]! <= pc) si++;
-        if (si > 0) this.ldAbsSubprogs.add(o.subprogs[si]!);
-      }
-    }
-    this.explored = new Array(n);
     this.stackDepth = new Array(o.subprogs.length).fill(0);
     this.stateText = o.recordStates ? new Array(n) : [];
-    this.subprogIndex = new Int32Array(n);
-    let si = 0;
-    for (let pc = 0; pc < n; pc++) {
-      while (si + 1 < o.subprogs.length && o.subprogs[si + 1]! <= pc) si++;
-      this.subprogIndex[pc] = si;
-    }
-    for (let pc = 0; pc < n; pc++) {
-      const s = slots[pc];
-      if (!s) continue;
-      const cls = s.op & 7;
-      if (cls !== 5 && cls !== 6) continue;
-      const op = s.op & 0xf0;
-      if (op === 0x90) continue;
-      if (op === 0x80) {
-        // calls and their return sites
-        this.mark(pc);
-        this.mark(pc + 1);
-        continue;
-      }
-      if (op === 0x00) {
-        this.mark(pc + 1 + (cls === 6 ? s.imm : s.off));
-        continue;
-      }
-      // a conditional jump and its branch target (push_insn marks BRANCH edges)
-      this.mark(pc);
-      this.mark(pc + 1 + s.off);
-    }
-  }
-
-  private mark(pc: number): void {
-    if (pc >= 0 && pc < this.prune.length) this.prune[pc] = 1;
+    // (separate functions: one constructor with several hot loops loses its optimised code in V8)
+    this.subprogIndex = subprogIndexOf(n, o.subprogs);
+    for (const si of ldAbsSubprogIndexes(slots, this.subprogIndex)) if (si > 0) this.ldAbsSubprogs.add(o.subprogs[si]!);
+    this.prune = prunePoints(slots);
   }
 
   private verbose(line: string): void {
@@ -192,12 +240,49 @@ export class Engine {
     return this.frame().regs;
   }
 
-  /** Runs the analysis from the main program's first slot. Throws Reject. */
+  /**
+   * Runs the analysis from the main program's first slot, then (do_check_subprogs) each global
+   * function the verified code calls, on its own. Throws Reject.
+   */
   run(): void {
     const st: State = { frames: [newFrame(-1, 0, 0)], refs: [], lock: undefined, parent: undefined, branches: 1, insn: 0, speculative: false };
     st.frames[0]!.regs[1] = ptrReg(RT.CTX);
+    this.pass(st);
+    const verified = new Set<number>();
+    for (let found = true; found; ) {
+      found = false;
+      for (const start of this.o.subprogs) {
+        const g = this.o.globals?.get(start);
+        if (!g || !separate(g) || !this.calledGlobals.has(start) || verified.has(start)) continue;
+        this.checkGlobal(start, g);
+        verified.add(start);
+        found = true;
+      }
+    }
+  }
+
+  /** do_check_common: one pass from `st`; a successful pass at level 1 leaves no log behind. */
+  private pass(st: State): void {
+    this.explored = new Map();
     this.cur = st;
     this.loop();
+    if (this.o.logLevel === 1) this.log.length = 0;
+  }
+
+  /** Verifies global function `start` for any arguments its BTF allows. */
+  private checkGlobal(start: number, g: GlobalFunc): void {
+    this.pc = start;
+    this.verbose(`Validating ${g.name}() func#${g.index}...`);
+    if (g.argsError !== undefined) this.fail(g.argsError, EINVAL);
+    const st: State = { frames: [newFrame(-1, start, 0)], refs: [], lock: undefined, parent: undefined, branches: 1, insn: start, speculative: false };
+    const regs = st.frames[0]!.regs;
+    g.args!.forEach((a, i) => {
+      if (a.kind === 'ctx') regs[i + 1] = ptrReg(RT.CTX);
+      else if (a.kind === 'mem') regs[i + 1] = ptrReg(RT.MEM, { range: a.size, nul: a.nullable, id: a.nullable ? this.newId() : 0 });
+      else regs[i + 1] = UNKNOWN_REG;
+    });
+    this.pass(st);
+    if (this.o.logLevel >= 1) this.verbose(`Func#${g.index} ('${g.name}') is safe for any args that match its prototype`);
   }
 
   private loop(): void {
@@ -254,7 +339,7 @@ export class Engine {
 
   private isStateVisited(pc: number): boolean {
     const cur = this.cur;
-    let ex = this.explored[pc];
+    let ex = this.explored.get(pc);
     let addNew = false;
     const s = this.slots[pc];
     const loopPoint = s !== undefined && (s.op === 0xe5 || (s.op === 0x85 && s.src === 2) || (s.op === 0x85 && s.src === 0 && CALLBACK_HELPERS.has(s.imm)));
@@ -266,7 +351,12 @@ export class Engine {
         if (loopPoint) {
           for (const bucket of ex.loop.values()) {
             for (const old of bucket) {
-              // may_goto / iterator loops: a state covered by one still being explored is done
+              if (s.op === 0xe5) {
+                // may_goto: a state covered by one still being explored at another depth is done
+                if ((old.mayGotoDepth ?? 0) !== (cur.mayGotoDepth ?? 0) && this.statesEqual(old, cur, false)) return true;
+                continue;
+              }
+              // iterator and callback loops: a state covered by one still being explored is done
               // (the kernel compares with imprecise scalars here; we widen the differing scalars)
               if (this.statesEqual(old, cur, false)) return true;
               if (this.statesEqual(old, cur, false, true)) this.widen(old, cur);
@@ -274,7 +364,7 @@ export class Engine {
           }
         } else {
           const bucket = ex.loop.get(fp);
-          if (bucket) for (const old of bucket) if (this.statesEqual(old, cur, true)) this.fail(`infinite loop detected at insn ${pc}`, EINVAL);
+          if (bucket) for (const old of bucket) if ((old.mayGotoDepth ?? 0) === (cur.mayGotoDepth ?? 0) && this.statesEqual(old, cur, true)) this.fail(`infinite loop detected at insn ${pc}`, EINVAL);
           // inside a loop: checkpoint less often (every 20 jumps and 100 instructions)
           if (this.jmps - this.prevJmps < 20 && this.processed - this.prevInsns < 100) addNew = false;
         }
@@ -305,7 +395,7 @@ export class Engine {
     copy.parent = cur.parent;
     copy.fp = fp;
     cur.parent = copy;
-    if (!ex) ex = this.explored[pc] = { done: [], loop: new Map(), loopCount: 0 };
+    if (!ex) this.explored.set(pc, (ex = { done: [], loop: new Map(), loopCount: 0 }));
     let bucket = ex.loop.get(fp);
     if (!bucket) ex.loop.set(fp, (bucket = []));
     bucket.push(copy);
@@ -318,7 +408,7 @@ export class Engine {
 
   /** A checkpoint whose paths are all verified moves to the list used for pruning. */
   private completed(st: State): void {
-    const ex = this.explored[st.insn];
+    const ex = this.explored.get(st.insn);
     if (!ex) return;
     const bucket = ex.loop.get(st.fp!);
     if (!bucket) return;
@@ -344,7 +434,7 @@ export class Engine {
       for (let k = 0; k < cf.spill.length; k++) {
         const o = of.spill[k];
         const c = cf.spill[k];
-        if (c && c.t === RT.SCALAR && !(o && o.t === RT.SCALAR && scalarSubsumes(o.s, c.s))) cf.spill[k] = UNKNOWN_REG;
+        if (c && c.t === RT.SCALAR && !(o && o.t === RT.SCALAR && scalarSubsumes(o.s, c.s))) ownStack(cf).spill[k] = UNKNOWN_REG;
       }
     }
   }
@@ -415,7 +505,9 @@ export class Engine {
   private stacksafe(of: Frame, cf: Frame, idmap: Map<number, number>, exact: boolean, ignoreScalars = false, pc = -1): boolean {
     const lo = pc >= 0 ? this.liveLo[pc]! : 0xffffffff;
     const hi = pc >= 0 ? this.liveHi[pc]! : 0xffffffff;
-    for (let slot = 0; slot < STACK / 8; slot++) {
+    // slots below both frames' deepest access were never touched in either
+    const first = (STACK - Math.max(of.depth, cf.depth)) >> 3;
+    for (let slot = first; slot < STACK / 8; slot++) {
       if (!exact && !(slot < 32 ? (lo >>> slot) & 1 : (hi >>> (slot - 32)) & 1)) continue;
       const base = slot * 8;
       const osp = of.spill[slot];
@@ -754,12 +846,17 @@ export class Engine {
     }
     const fetch = (op & 1) !== 0;
     const loadReg = op === 0xf1 ? 0 : fetch ? s.src : -1;
-    if (loadReg >= 0) this.checkDst(loadReg);
+    // the kernel marks the load register written before the accesses, and checks the write after
+    // the fill: when it is also the address register, the address is gone (an unknown scalar)
+    if (loadReg >= 0) {
+      this.checkDst(loadReg);
+      this.setReg(loadReg, UNKNOWN_REG);
+    }
     this.strictOnce = true;
     const v = this.memAccess(s.dst, s.off, size, 'read', false, loadReg >= 0 ? loadReg : -1);
+    if (loadReg >= 0) this.setReg(loadReg, v ?? scalarReg(scalarTruncate(scalarUnknown(), size)));
     this.memAccess(s.dst, s.off, size, 'write', false, -1);
     this.strictOnce = false;
-    if (loadReg >= 0) this.setReg(loadReg, v ?? scalarReg(scalarTruncate(scalarUnknown(), size)));
   }
 
   /**
@@ -835,7 +932,7 @@ export class Engine {
         let ok: boolean;
         if (reg.t === RT.SOCK) ok = bpfSockAccessOk(total, size);
         else if (reg.t === RT.SOCK_COMMON) ok = bpfSockAccessOk(total, size) && !(total >= 8 && total < 24);
-        else if (reg.t === RT.TCP_SOCK) ok = total + size <= 112 && total % size === 0 && (size === 4 || size === 8);
+        else if (reg.t === RT.TCP_SOCK) ok = total < 112 && total % size === 0 && size === (total === 80 || total === 88 ? 8 : 4); // bytes_received, bytes_acked are __u64
         else ok = total === 0 && size === 4;
         if (!ok) this.fail(`R${regno} invalid ${name} access off=${total} size=${size}`);
         return this.loadedScalar(size, sx);
@@ -1016,6 +1113,7 @@ export class Engine {
     if (depth > f.depth) f.depth = depth;
     const si = this.subprogIndex[f.subprog]!;
     if (depth > this.stackDepth[si]!) this.stackDepth[si] = depth;
+    if (kind === 'write') ownStack(f);
     if (!varConst) {
       if (kind === 'write') {
         for (let i = minOff; i < maxOff; i++) {
@@ -1110,6 +1208,7 @@ export class Engine {
   }
 
   private scrubSlot(f: Frame, slot: number): void {
+    ownStack(f);
     const sp = f.spill[slot];
     f.spill[slot] = undefined;
     for (let i = slot * 8; i < slot * 8 + 8; i++) {
@@ -1192,10 +1291,18 @@ export class Engine {
     if (op === 0xe0) {
       // may_goto: one path leaves the loop, the other continues with the budget spent
       if (x || s.src !== 0 || s.dst !== 0 || s.imm !== 0 || is32) this.fail('invalid may_goto imm', EINVAL);
-      const other = copyState(this.cur);
-      other.insn = pc + 1 + s.off;
-      this.push(other);
-      this.cur.insn = pc + 1;
+      // the kernel follows the jump first and queues the loop body one level deeper, its scalars
+      // widened against the previous visit of this may_goto on the path (widen_imprecise_scalars;
+      // without precision marks every scalar that changed is widened)
+      const body = copyState(this.cur);
+      body.insn = pc + 1;
+      body.mayGotoDepth = (body.mayGotoDepth ?? 0) + 1;
+      let prev = this.cur.parent;
+      if (prev && prev.insn === pc) prev = prev.parent;
+      while (prev && prev.insn !== pc) prev = prev.parent;
+      if (prev) widenChanged(prev, body);
+      this.push(body);
+      this.cur.insn = pc + 1 + s.off;
       return true;
     }
     if (op > 0xd0) this.fail(`invalid BPF_JMP/JMP32 opcode ${op.toString(16)}`, EINVAL);
@@ -1230,7 +1337,10 @@ export class Engine {
     }
 
     const pred = branchTaken(jop, dst.s, src.s, is32);
-    if (pred !== -1) return this.decided(pred, target, pc);
+    if (pred !== -1) {
+      this.markPrecise((1 << s.dst) | (x ? 1 << s.src : 0));
+      return this.decided(pred, target, pc);
+    }
     const other = this.fork(target, pc);
     // refine both
     const taken = refineCond(jop, dst.s, src.s, is32);
@@ -1250,6 +1360,21 @@ export class Engine {
   }
 
   /** A branch whose outcome is known: only one successor. */
+  /**
+   * A branch decided by the bounds of these registers: the checkpoints on the path keep them
+   * precise (a simplified mark_chain_precision: the same registers, no backtracking through the
+   * instructions that computed them), so may_goto does not widen them.
+   */
+  private markPrecise(bits: number): void {
+    const fi = this.cur.frames.length - 1;
+    for (let p = this.cur.parent; p && p.frames.length > fi; p = p.parent) {
+      const masks = (p.precise ??= []);
+      const had = masks[fi] ?? 0;
+      if ((had & bits) === bits) break;
+      masks[fi] = had | bits;
+    }
+  }
+
   private decided(pred: 1 | 0, target: number, pc: number): boolean {
     this.cur.insn = pred === 1 ? target : pc + 1;
     return true;
@@ -1287,7 +1412,12 @@ export class Engine {
     };
     for (const f of st.frames) {
       for (let i = 0; i < 11; i++) f.regs[i] = map(f.regs[i]!);
-      for (let k = 0; k < f.spill.length; k++) if (f.spill[k]) f.spill[k] = map(f.spill[k]!);
+      for (let k = 0; k < f.spill.length; k++) {
+        const sp = f.spill[k];
+        if (!sp) continue;
+        const m = map(sp);
+        if (m !== sp) ownStack(f).spill[k] = m;
+      }
     }
     if (isNull && reg.ref) st.refs = st.refs.filter((r) => r.id !== reg.ref);
   }
@@ -1351,6 +1481,8 @@ export class Engine {
       const off = r1.off + Number(BigInt.asIntN(64, r1.s.var.value));
       if (off < -STACK || off >= 0 || (off & 7) !== 0) this.fail(`arg#0 expected pointer to an iterator on stack`, EINVAL);
       const slot = (STACK + off) >> 3;
+      if (-off > f.depth) f.depth = -off;
+      ownStack(f);
       const marker = f.spill[slot];
       const live = marker && marker.t === RT.BTF_ID && marker.btf === kind ? marker : undefined;
       if (it[2] === 'new') {
@@ -1377,16 +1509,93 @@ export class Engine {
   }
 
   private localCall(target: number, pc: number): boolean {
+    const g = this.o.globals?.get(target);
+    if (g && separate(g)) return this.globalCall(target, g, pc);
     if (this.cur.lock) this.fail('function calls are not allowed while holding a lock', EINVAL);
     if (this.cur.frames.length >= MAX_CALL_FRAMES) this.fail(`the call stack of ${this.cur.frames.length + 1} frames is too deep !`, E2BIG);
     const caller = this.frame();
     const callee = newFrame(pc, target, this.cur.frames.length);
-    // a global function sees only its declared parameters (the kernel verifies it on its own)
-    const params = this.o.globals?.get(target) ?? 5;
+    // a global function we analyse per call site sees only its declared parameters
+    const params = g?.params ?? 5;
     for (let i = 1; i <= 5; i++) callee.regs[i] = i <= params ? caller.regs[i]! : NOT_INIT_REG;
     this.cur.frames.push(callee);
     this.cur.insn = target;
     return true;
+  }
+
+  /**
+   * A call of a global function: the caller's registers must match the BTF argument kinds
+   * (btf_check_func_arg_match); the function is verified later on its own and returns an unknown
+   * scalar.
+   */
+  private globalCall(target: number, g: GlobalFunc, pc: number): boolean {
+    const regs = this.regs();
+    const invalid = (line?: string): never => {
+      if (line) this.verbose(line);
+      return this.fail(`Caller passes invalid args into func#${g.index} ('${g.name}')`, EINVAL);
+    };
+    // the checks below fail through Reject; their message goes to the log before the verdict
+    const check = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof Reject) invalid(e.message);
+        throw e;
+      }
+    };
+    if (this.cur.lock) this.fail('global function calls are not allowed while holding a lock,\nuse static function instead', EINVAL);
+    if (g.argsError !== undefined) invalid(g.argsError);
+    g.args!.forEach((a, i) => {
+      const regno = i + 1;
+      const reg = regs[regno]!;
+      if (a.kind === 'scalar') {
+        if (reg.t !== RT.SCALAR) invalid(`R${regno} is not a scalar`);
+      } else if (a.kind === 'ctx') {
+        if (reg.t === RT.CTX) check(() => this.checkPtrOffReg(reg, regno, false));
+        else invalid(`arg#${i} expects pointer to ctx`);
+      } else if (a.kind === 'mem' && !isZeroScalar(reg)) {
+        // check_mem_reg: the memory must be readable and writable, assuming the pointer is not NULL
+        regs[regno] = reg.nul ? { ...reg, nul: false } : reg;
+        check(() => {
+          this.helperMemAccess(regno, a.size, 'read', true);
+          this.helperMemAccess(regno, a.size, 'write', true);
+        });
+        regs[regno] = reg;
+        if (!a.nullable && reg.nul) invalid(`arg#${i} is expected to be non-NULL`);
+      }
+    });
+    if (this.o.logLevel >= 1) this.verbose(`Func#${g.index} ('${g.name}') is global and assumed valid.`);
+    if (this.subprogChangesPkt(target)) this.clearPktPointers();
+    this.calledGlobals.add(target);
+    for (let i = 1; i <= 5; i++) regs[i] = NOT_INIT_REG;
+    regs[0] = UNKNOWN_REG;
+    this.cur.insn = pc + 1;
+    return true;
+  }
+
+  /** Whether a subprogram, or one it calls, uses a helper that moves packet data. */
+  private subprogChangesPkt(start: number): boolean {
+    if (!this.changesPkt) {
+      const subs = this.o.subprogs;
+      const marks = new Uint8Array(subs.length);
+      const edges: [number, number][] = [];
+      this.slots.forEach((s, pc) => {
+        if (!s || s.op !== 0x85) return;
+        const si = this.subprogIndex[pc]!;
+        if (s.src === 0 && helperChangesPktData(s.imm)) marks[si] = 1;
+        else if (s.src === 1) edges.push([si, subs.indexOf(pc + 1 + s.imm)]);
+      });
+      for (let changed = true; changed; ) {
+        changed = false;
+        for (const [from, to] of edges) {
+          if (to < 0 || !marks[to] || marks[from]) continue;
+          marks[from] = 1;
+          changed = true;
+        }
+      }
+      this.changesPkt = marks;
+    }
+    return this.changesPkt[this.o.subprogs.indexOf(start)] === 1;
   }
 
   private helperCall(id: number, pc: number): boolean {
@@ -1438,7 +1647,7 @@ export class Engine {
       this.cur.refs.push({ id: nid, insn: this.pc });
       regs[0] = ptrReg(RT.SOCK, { nul: true, id: nid, ref: nid });
     }
-    if (helperChangesPktData(id) || id === 12) this.clearPktPointers();
+    if (helperChangesPktData(id)) this.clearPktPointers();
     if (cbReg >= 0) {
       const fn = saved[cbReg]!;
       // path 1: the callback is never called
@@ -1489,7 +1698,7 @@ export class Engine {
       }
       for (let k = 0; k < f.spill.length; k++) {
         const sp = f.spill[k];
-        if (sp && (sp.t === RT.PKT || sp.t === RT.PKT_META || sp.t === RT.PKT_END)) f.spill[k] = UNKNOWN_REG;
+        if (sp && (sp.t === RT.PKT || sp.t === RT.PKT_META || sp.t === RT.PKT_END)) ownStack(f).spill[k] = UNKNOWN_REG;
       }
     }
   }
@@ -1500,7 +1709,7 @@ export class Engine {
     if (this.cur.refs.length === before) this.fail(`R1 must be referenced when passed to release function`, EINVAL);
     for (const f of this.cur.frames) {
       for (let i = 0; i < 11; i++) if (f.regs[i]!.ref === ref) f.regs[i] = UNKNOWN_REG;
-      for (let k = 0; k < f.spill.length; k++) if (f.spill[k]?.ref === ref) f.spill[k] = UNKNOWN_REG;
+      for (let k = 0; k < f.spill.length; k++) if (f.spill[k]?.ref === ref) ownStack(f).spill[k] = UNKNOWN_REG;
     }
   }
 
@@ -1761,7 +1970,6 @@ export class Engine {
     const extra = kind === 'read' ? ' read from' : ' write to';
     if (!varConst && (reg.s.smin < -1000000n || reg.s.smax > 1000000n)) this.fail(`R${regno} unbounded indirect variable offset stack access`);
     if (minOff < -STACK || maxOff + size > 0 || (size === 0 && minOff >= 0)) {
-      if (size === 0 && zeroOk && minOff >= -STACK && maxOff <= 0) return;
       if (varConst) this.fail(`invalid${extra} stack R${regno} off=${minOff} size=${size}`);
       this.fail(`invalid variable-offset${extra} stack R${regno} var_off=${tnumString(reg.s.var)} off=${reg.off} size=${size}`);
     }
@@ -1775,7 +1983,7 @@ export class Engine {
       const sp = f.spill[slot];
       if (kind === 'write') {
         if (sp) this.scrubSlot(f, slot);
-        f.stype[idx] = SB.MISC;
+        ownStack(f).stype[idx] = SB.MISC;
       } else if (sp && sp.t !== RT.SCALAR && f.stype[idx] === SB.SPILL) {
         // reading a spilled pointer's bytes is allowed for privileged programs
       }
@@ -1820,6 +2028,11 @@ export class Engine {
       this.fail(`Unreleased reference id=${r.id} alloc_insn=${r.insn}`, EINVAL);
     }
     if (r0.t === RT.NOT_INIT) this.fail('R0 !read_ok');
+    if (f.subprog !== 0) {
+      // a global function verified on its own: it returns a scalar
+      if (r0.t !== RT.SCALAR) this.fail(`At subprogram exit the register R0 is not a scalar value (${regTypeStr(r0)})`, EINVAL);
+      return false;
+    }
     const range = retvalRange(this.o.progType, this.o.attachType);
     if (range) {
       if (r0.t !== RT.SCALAR) this.fail(`At program exit the register R0 is not a known value (${regTypeStr(r0)})`, EINVAL);
@@ -1964,7 +2177,7 @@ function syncLinked(st: State, id: number, s: Scalar): void {
     }
     for (let k = 0; k < f.spill.length; k++) {
       const r = f.spill[k];
-      if (r && r.t === RT.SCALAR && r.id === id) f.spill[k] = { ...r, s };
+      if (r && r.t === RT.SCALAR && r.id === id) ownStack(f).spill[k] = { ...r, s };
     }
   }
 }
@@ -1980,7 +2193,7 @@ function findGoodPkt(st: State, d: Reg, open: boolean): void {
     }
     for (let k = 0; k < f.spill.length; k++) {
       const r = f.spill[k];
-      if (r && r.t === d.t && r.id === d.id && r.range < newRange) f.spill[k] = { ...r, range: newRange };
+      if (r && r.t === d.t && r.id === d.id && r.range < newRange) ownStack(f).spill[k] = { ...r, range: newRange };
     }
   }
 }

@@ -4,22 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { assembleLlvm, MapType, ProgType, VerifierError } from '@tsbpf/core';
 import { KernelMap, loadProgram, probe } from '@tsbpf/kernel';
+import { mulberry32 } from '@tsbpf/testkit';
 import { verify } from './index.js';
 
 const kernel = probe();
 const skip = kernel.ok ? undefined : `generated-program differential skipped: ${kernel.reason}`;
 if (skip) console.log(skip);
 
-/** Deterministic PRNG (mulberry32). */
+/** Deterministic draws (mulberry32). */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
     pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,

@@ -62,7 +62,14 @@ const PKT_READ: ReadonlySet<number> = new Set([1, 2, 3, 4, 6, 8, 10, 11, 12, 13,
 /** ... and write it. */
 const PKT_WRITE: ReadonlySet<number> = new Set([3, 4, 6, 12, 14, 15, 16, 17, 19]);
 /** Helpers that may move packet data (bpf_helper_changes_pkt_data): packet pointers die at the call. */
-const CHANGES_PKT: ReadonlySet<number> = new Set([9, 10, 11, 38, 39, 40, 43, 44, 45, 46, 50, 52, 54, 65, 70, 71, 72, 73, 74, 76, 77, 78]);
+const CHANGES_PKT: ReadonlySet<number> = new Set([
+  9 /* skb_store_bytes */, 10 /* l3_csum_replace */, 11 /* l4_csum_replace */, 12 /* tail_call */,
+  13 /* clone_redirect */, 18 /* skb_vlan_push */, 19 /* skb_vlan_pop */, 31 /* skb_change_proto */,
+  38 /* skb_change_tail */, 39 /* skb_pull_data */, 43 /* skb_change_head */, 44 /* xdp_adjust_head */,
+  50 /* skb_adjust_room */, 54 /* xdp_adjust_meta */, 63 /* msg_pull_data */, 65 /* xdp_adjust_tail */,
+  73 /* lwt_push_encap */, 74 /* lwt_seg6_store_bytes */, 75 /* lwt_seg6_adjust_srh */,
+  76 /* lwt_seg6_action */, 90 /* msg_push_data */, 91 /* msg_pop_data */, 143 /* store_hdr_opt */,
+]);
 /** Helpers whose result is a reference the program must release (sk_lookup_tcp/udp, skc_lookup_tcp, ringbuf_reserve). */
 const ACQUIRE: ReadonlySet<number> = new Set([84, 85, 99, 131]);
 /** Helpers that release the reference in their first argument (sk_release, ringbuf_submit/discard). */

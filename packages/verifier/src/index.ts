@@ -1,5 +1,6 @@
 export { checkStructure, subprogStarts, toSlots, type StructureError, type SlotView } from './structure.js';
 export * from './tnum.js';
 export { verify } from './verify.js';
-export type { VerifyOptions, VerifyResult, VerifyError, VerifyStats, VerifierMap } from './types.js';
+export { funcsFromBtf } from './func-info.js';
+export type { VerifyOptions, VerifyResult, VerifyError, VerifyStats, VerifierMap, FuncArg, FuncFacts } from './types.js';
 export * from './corpus.js';

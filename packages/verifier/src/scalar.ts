@@ -521,8 +521,9 @@ export function scalarConst(v: bigint): Scalar {
   }
   const hit = cache?.[i];
   if (hit !== undefined) return hit;
-  const lo = Number(u & M32);
-  const s: Scalar = mk({ value: u, mask: 0n }, s64(u), s64(u), u, u, lo | 0, lo | 0, lo, lo);
+  const lo = Number(BigInt.asUintN(32, u));
+  const sv = u >= SIGN64 ? u - TWO64 : u;
+  const s: Scalar = mk({ value: u, mask: 0n }, sv, sv, u, u, lo | 0, lo | 0, lo, lo);
   if (cache) cache[i] = s;
   return s;
 }

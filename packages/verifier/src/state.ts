@@ -111,6 +111,8 @@ export interface Frame {
   stype: Uint8Array;
   /** Spilled registers per 8-byte slot (index = (512 + off) >> 3). */
   spill: (Reg | undefined)[];
+  /** `stype` and `spill` are shared with another frame: copy them before writing ({@link ownStack}). */
+  shared?: boolean;
   /** Deepest stack byte touched (positive number of bytes). */
   depth: number;
   /** The call instruction that created this frame (-1 for the main program). */
@@ -139,6 +141,10 @@ export interface State {
   insn: number;
   /** Inside an rcu/preempt region (kfuncs), unused for now. */
   speculative: boolean;
+  /** Of a checkpoint: registers a later decided branch depended on, a bit mask per frame. */
+  precise?: number[];
+  /** may_goto fall-throughs taken on this path (the kernel's may_goto_depth). */
+  mayGotoDepth?: number;
   /** Pruning statistics of a stored checkpoint (the kernel's hit_cnt / miss_cnt). */
   hits?: number;
   misses?: number;
@@ -152,8 +158,20 @@ export function newFrame(callsite: number, subprog: number, frameno: number): Fr
   return { regs, stype: new Uint8Array(STACK), spill: new Array(STACK / 8).fill(undefined), depth: 0, callsite, subprog, frameno };
 }
 
+/** A copy of a frame; the stack is shared copy-on-write (see {@link ownStack}). */
 export function copyFrame(f: Frame): Frame {
-  return { regs: f.regs.slice(), stype: f.stype.slice(), spill: f.spill.slice(), depth: f.depth, callsite: f.callsite, subprog: f.subprog, callback: f.callback, frameno: f.frameno };
+  f.shared = true;
+  return { regs: f.regs.slice(), stype: f.stype, spill: f.spill, shared: true, depth: f.depth, callsite: f.callsite, subprog: f.subprog, callback: f.callback, frameno: f.frameno };
+}
+
+/** Makes a frame's stack its own before a write. */
+export function ownStack(f: Frame): Frame {
+  if (f.shared) {
+    f.stype = f.stype.slice();
+    f.spill = f.spill.slice();
+    f.shared = false;
+  }
+  return f;
 }
 
 export function copyState(s: State): State {
@@ -165,6 +183,7 @@ export function copyState(s: State): State {
     branches: 1,
     insn: s.insn,
     speculative: s.speculative,
+    mayGotoDepth: s.mayGotoDepth,
   };
 }
 

@@ -1,4 +1,4 @@
-import { Opcode, PseudoCall, classify, type Insn } from '@tsbpf/core';
+import { Opcode, PseudoCall, type Insn } from '@tsbpf/core';
 
 /** A structural rejection, worded as the kernel's verifier words it. */
 export interface StructureError {
@@ -7,88 +7,122 @@ export interface StructureError {
   message: string;
 }
 
-/** The program's subprograms: the slot each starts at (the main program starts at 0). */
-export function subprogStarts(slots: readonly SlotView[]): number[] {
-  const starts = new Set<number>([0]);
-  slots.forEach((s, pc) => {
-    if (!s) return;
-    const localCall = s.op === Opcode.CALL && s.src === PseudoCall.LOCAL;
-    const funcRef = s.op === Opcode.LDDW && s.src === 4;
-    if (localCall || funcRef) starts.add(pc + 1 + s.imm);
-  });
-  return [...starts].sort((a, b) => a - b);
-}
-
-/** One 8-byte slot (an lddw's second slot is `undefined`). */
+/** One 8-byte slot as the kernel indexes it; the second slot of an `lddw` is `undefined`. */
 export interface SlotView {
   op: number;
-  src: number;
   dst: number;
+  src: number;
   off: number;
   imm: number;
-  insn: Insn;
+  /** Second imm of an `lddw`. */
+  imm2: number;
+  /**
+   * Of an `lddw`: the first four bytes of its second slot (opcode, registers, offset) as a
+   * little-endian u32, 0 in a valid program.
+   */
+  head2?: number;
 }
 
 /** Flattens instructions into slots, as the kernel indexes them. */
 export function toSlots(insns: readonly Insn[]): (SlotView | undefined)[] {
   const out: (SlotView | undefined)[] = [];
   for (const insn of insns) {
-    out.push({ op: insn.op, src: insn.src, dst: insn.dst, off: insn.off, imm: insn.imm, insn });
-    if (insn.wide) out.push(undefined);
+    if (insn.wide) {
+      out.push({ op: insn.op, dst: insn.dst, src: insn.src, off: insn.off, imm: insn.imm, imm2: insn.wide.imm, head2: insn.wide.head });
+      out.push(undefined);
+    } else out.push({ op: insn.op, dst: insn.dst, src: insn.src, off: insn.off, imm: insn.imm, imm2: 0 });
   }
   return out;
 }
 
-/** Jump targets of the slot at `pc` (empty for non-jumps), as offsets are counted in slots. */
-function jumpTargets(s: SlotView, pc: number): number[] {
-  const form = classify(s.insn);
-  if (!form) return [];
-  if (form.kind === 'ja') return [pc + 1 + (form.long ? s.imm : s.off)];
-  if (form.kind === 'jcond' || form.kind === 'may_goto') return [pc + 1, pc + 1 + s.off];
-  return [];
-}
-
 /**
- * The kernel's structural checks, in its order: `lddw` pairs (resolve_pseudo_ldimm64), jumps
- * staying inside their subprogram and every subprogram ending in `exit` or a jump
- * (check_subprogs), then reachability (check_cfg). Returns the first error, or undefined.
- * Bounded loops are left to the abstract interpretation, as in a privileged kernel.
+ * Reads slots straight from the kernel's encoding (8 bytes each, little endian), without building
+ * instruction objects. An `lddw` takes its second slot when there is one.
  */
-export function checkStructure(insns: readonly Insn[]): StructureError | undefined {
-  const slots = toSlots(insns);
-  const n = slots.length;
-  // resolve_pseudo_ldimm64: an lddw needs its whole second slot, and that slot's head must be 0.
+export function slotsFromBytes(bytes: Uint8Array): (SlotView | undefined)[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = bytes.length >> 3;
+  const out = new Array<SlotView | undefined>(n);
   for (let pc = 0; pc < n; pc++) {
-    const s = slots[pc];
-    if (s?.op === Opcode.LDDW && (!s.insn.wide || s.insn.wide.head !== 0 || pc === n - 1)) {
-      return { insn: pc, message: 'invalid bpf_ld_imm64 insn' };
+    const at = pc * 8;
+    const regs = bytes[at + 1]!;
+    const s: SlotView = { op: bytes[at]!, dst: regs & 0xf, src: regs >> 4, off: view.getInt16(at + 2, true), imm: view.getInt32(at + 4, true), imm2: 0 };
+    out[pc] = s;
+    if (s.op === Opcode.LDDW && pc + 1 < n) {
+      s.imm2 = view.getInt32(at + 12, true);
+      s.head2 = view.getUint32(at + 8, true);
+      out[++pc] = undefined;
     }
   }
-  // check_subprogs
-  const starts = subprogStarts(slots.map((s) => s ?? ({ op: 0, src: 0, dst: 0, off: 0, imm: 0, insn: { op: 0, dst: 0, src: 0, off: 0, imm: 0 } } as SlotView)));
+  return out;
+}
+
+/** The program's subprograms: the slot each starts at (the main program starts at 0). */
+export function subprogStarts(slots: readonly (SlotView | undefined)[]): number[] {
+  const starts = new Set<number>([0]);
+  for (let pc = 0; pc < slots.length; pc++) {
+    const s = slots[pc];
+    if (!s) continue;
+    const localCall = s.op === Opcode.CALL && s.src === PseudoCall.LOCAL;
+    const funcRef = s.op === Opcode.LDDW && s.src === 4;
+    if (localCall || funcRef) starts.add(pc + 1 + s.imm);
+  }
+  return [...starts].sort((a, b) => a - b);
+}
+
+/** Jump kinds by the bits the kernel looks at: 0 none (or a call), 1 `ja`, 2 conditional, 3 exit. */
+function jumpKind(op: number): 0 | 1 | 2 | 3 {
+  const cls = op & 7;
+  if (cls !== 5 && cls !== 6) return 0;
+  const code = op & 0xf0;
+  return code === 0x00 ? 1 : code === 0x90 ? 3 : code === 0x80 ? 0 : 2;
+}
+
+/** Where a jump slot goes (bpf_jmp_offset: `gotol`, the JMP32 ja, counts in imm). */
+const jumpTarget = (s: SlotView, pc: number): number => pc + 1 + (s.op === 0x06 ? s.imm : s.off);
+
+/**
+ * The kernel's structural checks, in its order (bpf_check): call targets (add_subprog), jumps
+ * staying inside their subprogram and every subprogram ending in `exit` or a jump
+ * (check_subprogs), `lddw` pairs (resolve_pseudo_ldimm64), then reachability (check_cfg).
+ * Returns the first error, or undefined. Bounded loops are left to the abstract interpretation,
+ * as in a privileged kernel.
+ */
+export function checkStructure(insns: readonly Insn[]): StructureError | undefined {
+  return checkSlots(toSlots(insns));
+}
+
+/** {@link checkStructure} on slots ({@link toSlots}, {@link slotsFromBytes}). */
+export function checkSlots(slots: readonly (SlotView | undefined)[], starts = subprogStarts(slots)): StructureError | undefined {
+  const n = slots.length;
+  // add_subprog
   for (const t of starts) if (t < 0 || t >= n) return { insn: 0, message: `call to invalid destination` };
+  // check_subprogs
   for (let si = 0; si < starts.length; si++) {
-    const start = starts[si];
-    const end = si + 1 < starts.length ? starts[si + 1] : n;
+    const start = starts[si]!;
+    const end = si + 1 < starts.length ? starts[si + 1]! : n;
     for (let pc = start; pc < end; pc++) {
       const s = slots[pc];
       if (!s) continue;
-      const cls = s.op & 7;
-      if (cls !== 5 && cls !== 6) continue;
-      const code = s.op & 0xf0;
-      if (code === 0x80 || code === 0x90) continue; // call, exit
-      const form = classify(s.insn);
-      if (!form || (form.kind !== 'ja' && form.kind !== 'jcond' && form.kind !== 'may_goto')) continue;
-      const to = form.kind === 'ja' ? pc + 1 + (form.long ? s.imm : s.off) : pc + 1 + s.off;
+      const k = jumpKind(s.op);
+      if (k !== 1 && k !== 2) continue;
+      const to = jumpTarget(s, pc);
       if (to < start || to >= end) return { insn: pc, message: `jump out of range from insn ${pc} to ${to}` };
     }
-    // The last slot of the subprogram (the first slot of a trailing lddw pair counts).
-    let last = end - 1;
-    if (!slots[last] && last > start) last--;
+    // The last slot of the subprogram, as raw bytes: when it is the second slot of an lddw, its own
+    // opcode byte decides (the lddw check comes later)
+    const last = end - 1;
     const ls = slots[last];
-    const lf = ls && classify(ls.insn);
-    const ok = lf && (lf.kind === 'exit' || lf.kind === 'ja');
-    if (!ok) return { insn: last, message: 'last insn is not an exit or jmp' };
+    const rawOp = ls ? ls.op : (slots[last - 1]?.head2 ?? 0) & 0xff;
+    const ok = rawOp === 0x95 || rawOp === 0x05 || rawOp === 0x06;
+    if (!ok) return { insn: ls ? last : last - 1, message: 'last insn is not an exit or jmp' };
+  }
+  // resolve_pseudo_ldimm64: an lddw needs its whole second slot, and that slot's head must be 0.
+  for (let pc = 0; pc < n; pc++) {
+    const s = slots[pc];
+    if (s?.op === Opcode.LDDW && (pc === n - 1 || slots[pc + 1] !== undefined || (s.head2 ?? 0) !== 0)) {
+      return { insn: pc, message: 'invalid bpf_ld_imm64 insn' };
+    }
   }
   // check_cfg: every slot reachable from the entry or a subprogram entry.
   const seen = new Uint8Array(n);
@@ -99,13 +133,13 @@ export function checkStructure(insns: readonly Insn[]): StructureError | undefin
     seen[pc] = 1;
     const s = slots[pc];
     if (!s) continue;
-    if (s.insn.wide) seen[pc + 1] = 1;
-    const form = classify(s.insn);
-    if (form?.kind === 'exit') continue;
-    const targets = jumpTargets(s, pc);
-    if (form?.kind === 'ja') stack.push(targets[0]);
-    else if (targets.length) stack.push(...targets);
-    else stack.push(pc + (s.insn.wide ? 2 : 1));
+    const wide = s.op === Opcode.LDDW && pc + 1 < n && slots[pc + 1] === undefined;
+    if (wide) seen[pc + 1] = 1;
+    const k = jumpKind(s.op);
+    if (k === 3) continue;
+    if (k === 1) stack.push(jumpTarget(s, pc));
+    else if (k === 2) stack.push(pc + 1, jumpTarget(s, pc));
+    else stack.push(pc + (wide ? 2 : 1));
   }
   for (let pc = 0; pc < n; pc++) if (!seen[pc]) return { insn: pc, message: `unreachable insn ${pc}` };
   return undefined;

@@ -24,6 +24,34 @@ export interface VerifierMap {
   specialFields?: { kind: 'bpf_spin_lock' | 'bpf_timer' | 'kptr' | 'bpf_wq' | 'other'; offset: number; size: number }[];
 }
 
+/**
+ * What a global function's argument must be (the kernel's `btf_prepare_func_args`): a scalar, the
+ * program's context, a pointer to `size` bytes of readable and writable memory (NULL allowed unless
+ * tagged `__arg_nonnull`), or a kind this verifier does not model (then the function is analysed
+ * at each call site, with the caller's registers, as a static one would be).
+ */
+export type FuncArg =
+  | { kind: 'scalar' }
+  | { kind: 'ctx' }
+  | { kind: 'mem'; size: number; nullable: boolean }
+  | { kind: 'unsupported'; what: string };
+
+/** One function of the program, as its BTF `func_info` describes it. */
+export interface FuncFacts {
+  /** First slot. */
+  insn: number;
+  name?: string;
+  returnsVoid: boolean;
+  /** `BTF_FUNC_GLOBAL` linkage: verified once on its own, for any arguments matching `args`. */
+  global?: boolean;
+  /** Number of parameters. */
+  params?: number;
+  /** For a global function: what each argument must be. */
+  args?: FuncArg[];
+  /** For a global function whose BTF the kernel cannot turn into argument kinds: its message. */
+  argsError?: string;
+}
+
 export interface VerifyOptions {
   /** Program type: kernel number or name (`BPF_PROG_TYPE_XDP`, `xdp`). */
   progType: number | string;
@@ -43,8 +71,8 @@ export interface VerifyOptions {
   recordStates?: boolean;
   /** Kernel functions the program calls (`call` with src_reg 2), by slot, as a loader resolved them. */
   kfuncs?: readonly { insn: number; name: string }[];
-  /** Functions as the program's BTF func_info describes them (first slot, return type). */
-  funcs?: readonly { insn: number; returnsVoid: boolean; global?: boolean; params?: number }[];
+  /** Functions as the program's BTF func_info describes them ({@link funcsFromBtf} derives these). */
+  funcs?: readonly FuncFacts[];
   /** Processed-instruction budget (default 1,000,000, the kernel's BPF_COMPLEXITY_LIMIT_INSNS). */
   insnLimit?: number;
 }

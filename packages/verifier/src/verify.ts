@@ -1,5 +1,5 @@
-import { decode, DecodeError, progTypeFromName, attachTypeFromName, MapType, type Insn } from '@tsbpf/core';
-import { checkStructure } from './structure.js';
+import { progTypeFromName, progTypeName, attachTypeFromName, attachTypeName, mapTypeName, MapType, type Insn } from '@tsbpf/core';
+import { checkSlots, slotsFromBytes, subprogStarts, toSlots } from './structure.js';
 import { Engine, Reject, EINVAL, EACCES, E2BIG } from './engine.js';
 import type { Slot } from './liveness.js';
 import type { VerifierMap, VerifyOptions, VerifyResult, VerifyStats } from './types.js';
@@ -42,6 +42,31 @@ const OPCODES: ReadonlySet<number> = (() => {
   for (const size of [0x00, 0x08, 0x10, 0x18]) s.add(0x03 | 0xc0 | size);
   return s;
 })();
+const OPCODE_OK = Uint8Array.from({ length: 256 }, (_, op) => (OPCODES.has(op) ? 1 : 0));
+
+const isInt = (v: unknown, lo: number, hi: number): boolean => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+
+function insnShapeOk(i: Insn): boolean {
+  if (typeof i !== 'object' || i === null) return false;
+  if (!isInt(i.op, 0, 255) || !isInt(i.dst, 0, 15) || !isInt(i.src, 0, 15) || !isInt(i.off, -0x8000, 0x7fff) || !isInt(i.imm, -0x80000000, 0xffffffff)) return false;
+  return i.wide === undefined || (typeof i.wide === 'object' && isInt(i.wide.imm, -0x80000000, 0xffffffff));
+}
+
+/** What is wrong with a map description, if anything (the kernel's map_create would refuse it). */
+function mapProblem(m: VerifierMap): string | undefined {
+  if (typeof m !== 'object' || m === null) return 'not a map description';
+  if (!Number.isInteger(m.fd)) return `fd ${String(m.fd)} is not an integer`;
+  if (!Number.isInteger(m.type) || mapTypeName(m.type) === undefined) return `unknown map type ${String(m.type)}`;
+  for (const k of ['keySize', 'valueSize', 'maxEntries'] as const) {
+    if (!isInt(m[k], 0, 0xffffffff)) return `${k} ${String(m[k])} is not a 32-bit unsigned integer`;
+  }
+  // hash, array, percpu and LRU variants, LPM trie: the sizes map_create insists on
+  if ([1, 2, 5, 6, 9, 10, 11].includes(m.type) && (m.keySize === 0 || m.valueSize === 0 || m.maxEntries === 0)) {
+    return `${mapTypeName(m.type)} needs non-zero keySize, valueSize and maxEntries`;
+  }
+  if ((m.type === 2 || m.type === 6) && m.keySize !== 4) return `${mapTypeName(m.type)} needs keySize 4 (got ${m.keySize})`;
+  return undefined;
+}
 
 function resolveNumber(v: number | string | undefined, lookup: (n: string) => number | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -68,24 +93,35 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
   };
   const inputError = (message: string, insn?: number): VerifyResult =>
     done({ ok: false, log: message + '\n', error: { code: 'E_VERIFIER_INPUT', message, errno: EINVAL, insn } });
-  let insns: readonly Insn[];
+  let slots: (Slot | undefined)[];
   if (program instanceof Uint8Array) {
-    try {
-      insns = decode(program);
-    } catch (e) {
-      return inputError(e instanceof DecodeError ? e.message : String(e));
-    }
-  } else insns = program;
-  const progType = resolveNumber(options?.progType, progTypeFromName);
-  if (progType === undefined || !Number.isInteger(progType) || progType < 0) return inputError(`unknown program type ${String(options?.progType)}`);
+    if (program.length % 8 !== 0) return inputError(`program length ${program.length} is not a multiple of 8 bytes`);
+    slots = slotsFromBytes(program);
+  } else if (Array.isArray(program)) {
+    const bad = program.findIndex((i) => !insnShapeOk(i));
+    if (bad >= 0) return inputError(`insn ${bad}: not an instruction (op 0..255, dst and src 0..15, off 16-bit, imm 32-bit)`, bad);
+    slots = toSlots(program);
+  } else return inputError('the program must be a Uint8Array of 8-byte slots or an array of instructions');
+  if (typeof options !== 'object' || options === null) return inputError('options must be an object with at least progType');
+  const progType = resolveNumber(options.progType, progTypeFromName);
+  if (progType === undefined || progTypeName(progType) === undefined) return inputError(`unknown program type ${String(options.progType)}`);
   const attachType = resolveNumber(options.expectedAttachType, attachTypeFromName);
-  if (options.expectedAttachType !== undefined && attachType === undefined) return inputError(`unknown attach type ${String(options.expectedAttachType)}`);
+  if (options.expectedAttachType !== undefined && (attachType === undefined || attachTypeName(attachType) === undefined)) {
+    return inputError(`unknown attach type ${String(options.expectedAttachType)}`);
+  }
   const logLevel = options.logLevel ?? 0;
-  if (insns.length === 0) return done({ ok: false, log: 'empty program\n', error: { code: 'E_VERIFIER_INPUT', message: 'empty program', errno: EINVAL } });
+  if (slots.length === 0) return done({ ok: false, log: 'empty program\n', error: { code: 'E_VERIFIER_INPUT', message: 'empty program', errno: EINVAL } });
   const maps = new Map<number, VerifierMap>();
-  for (const m of options.maps ?? []) {
-    if (!m || typeof m.fd !== 'number' || typeof m.type !== 'number') return inputError('a map description needs numeric fd and type');
+  if (options.maps !== undefined && !Array.isArray(options.maps)) return inputError('maps must be an array of map descriptions');
+  for (const [i, m] of (options.maps ?? []).entries()) {
+    const problem = mapProblem(m);
+    if (problem) return inputError(`maps[${i}]: ${problem}`);
     maps.set(m.fd, m);
+  }
+  if (options.funcs !== undefined) {
+    if (!Array.isArray(options.funcs)) return inputError('funcs must be an array of function descriptions');
+    const bad = options.funcs.findIndex((f) => typeof f !== 'object' || f === null || !Number.isInteger(f.insn) || f.insn < 0 || (f.args !== undefined && !Array.isArray(f.args)));
+    if (bad >= 0) return inputError(`funcs[${bad}]: needs a non-negative integer insn (and args as an array)`);
   }
 
   const reject = (message: string, insn: number | undefined, errno: number, log: string[] = []): VerifyResult => {
@@ -95,61 +131,13 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
     return done({ ok: false, log: lines.join('\n') + '\n', error: { code: errno === E2BIG && message.startsWith('BPF program is too large') ? 'E_VERIFIER_TOO_COMPLEX' : 'E_VERIFIER_REJECT', insn, message, errno } });
   };
 
-  // resolve_pseudo_ldimm64: opcode table, reserved fields, lddw operands
-  const slots: (Slot | undefined)[] = [];
-  const wideOk: boolean[] = [];
-  for (const insn of insns) {
-    slots.push({ op: insn.op, dst: insn.dst, src: insn.src, off: insn.off, imm: insn.imm, imm2: insn.wide?.imm ?? 0 });
-    wideOk.push(insn.wide !== undefined && insn.wide.head === 0);
-    if (insn.wide) {
-      slots.push(undefined);
-      wideOk.push(true);
-    }
-  }
-  for (let pc = 0; pc < slots.length; pc++) {
-    const s = slots[pc];
-    if (!s) continue;
-    if (!OPCODES.has(s.op)) return reject(`unknown opcode ${s.op.toString(16).padStart(2, '0')}`, pc, EINVAL);
-    if ((s.op & 7) === 1 && s.imm !== 0) return reject('BPF_LDX uses reserved fields', pc, EINVAL);
-    if (s.op !== 0x18) continue;
-    if (!wideOk[pc] || pc === slots.length - 1 || s.dst > 10) {
-      const st = checkStructure(insns);
-      return reject(st?.message ?? 'invalid bpf_ld_imm64 insn', st?.insn ?? pc, EINVAL);
-    }
-    if (s.src === 0 || s.src === 4) continue;
-    if (s.src === 3) continue;
-    if (s.src !== 1 && s.src !== 2 && s.src !== 5 && s.src !== 6) return reject('unrecognized bpf_ld_imm64 insn', pc, EINVAL);
-    const m = maps.get(s.imm);
-    if (!m) return reject(`fd ${s.imm} is not pointing to valid bpf_map`, pc, EBADF);
-    if (s.src === 1 || s.src === 5) {
-      if (s.imm2 !== 0) return reject('unrecognized bpf_ld_imm64 insn', pc, EINVAL);
-    } else {
-      const directOk = m.type === MapType.Array || m.type === MapType.Arena;
-      if (!directOk) return reject('no direct value access support for this map type', pc, EINVAL);
-      const off = s.imm2 >>> 0;
-      if (off >= m.valueSize) return reject(`direct value offset of ${off} is not allowed`, pc, EINVAL);
-    }
-  }
-  const st = checkStructure(insns);
-  if (st && !st.message.startsWith('unreachable')) return reject(st.message, st.insn, EINVAL);
-  // check_cfg: a jump may not land on the second slot of an lddw
-  for (let pc = 0; pc < slots.length; pc++) {
-    const s = slots[pc];
-    if (!s) continue;
-    const cls = s.op & 7;
-    if (cls !== 5 && cls !== 6) continue;
-    const op = s.op & 0xf0;
-    if (op === 0x80 || op === 0x90) continue;
-    const to = pc + 1 + (op === 0 && cls === 6 ? s.imm : s.off);
-    if (to >= 0 && to < slots.length && slots[to] === undefined) return reject(`jump into the middle of ldimm64 insn ${to - 1}`, pc, EINVAL);
-  }
-  if (st) return reject(st.message, st.insn, EINVAL);
+  // add_subprog_and_kfunc and check_subprogs come first, resolve_pseudo_ldimm64 and check_cfg after
+  const subprogs = subprogStarts(slots);
+  const st = checkSlots(slots, subprogs);
+  if (st && !st.message.startsWith('unreachable') && st.message !== 'invalid bpf_ld_imm64 insn') return reject(st.message, st.insn, EINVAL);
+  const bad: Early | undefined = resolveLdImm64(slots, maps, st) ?? (st && !st.message.startsWith('unreachable') ? st : undefined) ?? jumpIntoLdImm64(slots, st) ?? st;
+  if (bad) return reject(bad.message, bad.insn, bad.errno ?? EINVAL);
 
-  const starts = new Set<number>([0]);
-  slots.forEach((s, pc) => {
-    if (s && ((s.op === 0x85 && s.src === 1) || (s.op === 0x18 && s.src === 4))) starts.add(pc + 1 + s.imm);
-  });
-  const subprogs = [...starts].sort((a, b) => a - b);
   // check_btf_func: LD_ABS / LD_IND may end the program, so only in functions returning int
   for (const fn of options.funcs ?? []) {
     if (!fn.returnsVoid || fn.insn === 0) continue;
@@ -172,7 +160,11 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
     recordStates: options.recordStates ?? false,
     subprogs,
     kfuncs: new Map((options.kfuncs ?? []).map((k) => [k.insn, k.name])),
-    globals: new Map((options.funcs ?? []).filter((f) => f.global && f.insn !== 0).map((f) => [f.insn, f.params ?? 5])),
+    globals: new Map(
+      (options.funcs ?? [])
+        .filter((f) => f.global && f.insn !== 0 && subprogs.includes(f.insn))
+        .map((f) => [f.insn, { index: subprogs.indexOf(f.insn), name: f.name ?? `func#${subprogs.indexOf(f.insn)}`, params: f.params ?? 5, args: f.args, argsError: f.argsError }]),
+    ),
   });
   const finish = () => {
     stats.processed = engine.processed;
@@ -196,6 +188,56 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
   const res: VerifyResult = done({ ok: true, log: lines.length ? lines.join('\n') + '\n' : '' });
   if (options.recordStates) res.states = engine.stateText;
   return res;
+}
+
+/** A rejection found before the analysis: the kernel's message, slot and errno (EINVAL unless said). */
+type Early = { message: string; insn: number; errno?: number };
+
+/** resolve_pseudo_ldimm64: opcode table, reserved fields, `lddw` pairs and their map operands. */
+function resolveLdImm64(slots: readonly (Slot | undefined)[], maps: Map<number, VerifierMap>, st: Early | undefined): Early | undefined {
+  for (let pc = 0; pc < slots.length; pc++) {
+    const s = slots[pc];
+    if (!s) continue;
+    if (!OPCODE_OK[s.op]) return { message: `unknown opcode ${s.op.toString(16).padStart(2, '0')}`, insn: pc };
+    if ((s.op & 7) === 1 && s.imm !== 0) return { message: 'BPF_LDX uses reserved fields', insn: pc };
+    if (s.op !== 0x18) continue;
+    if (pc === slots.length - 1 || slots[pc + 1] !== undefined || (s.head2 ?? 0) !== 0 || s.dst > 10) {
+      return st ?? { message: 'invalid bpf_ld_imm64 insn', insn: pc };
+    }
+    if (s.src === 0 || s.src === 3 || s.src === 4) continue;
+    if (s.src !== 1 && s.src !== 2 && s.src !== 5 && s.src !== 6) return { message: 'unrecognized bpf_ld_imm64 insn', insn: pc };
+    const m = maps.get(s.imm);
+    if (!m) return { message: `fd ${s.imm} is not pointing to valid bpf_map`, insn: pc, errno: EBADF };
+    if (s.src === 1 || s.src === 5) {
+      if (s.imm2 !== 0) return { message: 'unrecognized bpf_ld_imm64 insn', insn: pc };
+    } else {
+      const directOk = m.type === MapType.Array || m.type === MapType.Arena;
+      if (!directOk) return { message: 'no direct value access support for this map type', insn: pc };
+      const off = s.imm2 >>> 0;
+      if (off >= m.valueSize) return { message: `direct value offset of ${off} is not allowed`, insn: pc };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * check_cfg: a jump may not land on the second slot of an lddw. The kernel walks slots in order:
+ * an unreachable slot (`st`) before the lddw is reported first.
+ */
+function jumpIntoLdImm64(slots: readonly (Slot | undefined)[], st: Early | undefined): Early | undefined {
+  for (let pc = 0; pc < slots.length; pc++) {
+    const s = slots[pc];
+    if (!s) continue;
+    const cls = s.op & 7;
+    if (cls !== 5 && cls !== 6) continue;
+    const op = s.op & 0xf0;
+    if (op === 0x80 || op === 0x90) continue;
+    const to = pc + 1 + (op === 0 && cls === 6 ? s.imm : s.off);
+    if (to >= 0 && to < slots.length && slots[to] === undefined && !(st && st.insn <= to - 1)) {
+      return { message: `jump into the middle of ldimm64 insn ${to - 1}`, insn: pc };
+    }
+  }
+  return undefined;
 }
 
 function statsLine(s: VerifyStats): string {

@@ -4,6 +4,7 @@ import { AttachType, attachTypeFromName, attachTypeName } from './attach-types.j
 import { HELPERS, helperId, helperName } from './helper-ids.js';
 import { MapType, mapTypeFromName, mapTypeName } from './map-types.js';
 import { ProgType, progTypeFromName, progTypeName } from './prog-types.js';
+import { ctxLayout } from './ctx-layout.js';
 
 describe('kernel UAPI numbering', () => {
   it('has the values the kernel documents', () => {
@@ -70,5 +71,25 @@ describe('kernel UAPI numbering', () => {
     const fns = [...mapper.matchAll(/FN\((\w+)/g)].map((m) => m[1]);
     fns.forEach((fn, id) => { expect(helperName(id), fn).toBe(`bpf_${fn}`); checked++; });
     expect(checked).toBeGreaterThan(300);
+  });
+});
+
+describe('context layouts', () => {
+  it('put the packet, its length and the pointer fields where the UAPI structs have them', () => {
+    const tc = ctxLayout(ProgType.SchedCls)!;
+    expect([tc.struct, tc.size, tc.packet, tc.len, tc.linkHeader]).toEqual([
+      '__sk_buff', 192, { data: { off: 76, size: 4 }, dataEnd: { off: 80, size: 4 }, dataMeta: { off: 140, size: 4 } }, 0, undefined,
+    ]);
+    expect(tc.pointers!.map((p) => [p.name, p.off, p.target?.struct ?? null, p.nullable ?? false])).toEqual([['flow_keys', 144, null, true], ['sk', 168, 'bpf_sock', true]]);
+    // the __sk_buff types other than tc's see the packet from the network header
+    for (const t of [ProgType.SocketFilter, ProgType.CgroupSkb, ProgType.LwtIn, ProgType.LwtOut, ProgType.LwtXmit, ProgType.LwtSeg6local, ProgType.SkSkb]) {
+      expect([ctxLayout(t)!.struct, ctxLayout(t)!.linkHeader]).toEqual(['__sk_buff', 14]);
+    }
+    expect(ctxLayout(ProgType.Xdp)).toMatchObject({ struct: 'xdp_md', size: 24, packet: { data: { off: 0 }, dataEnd: { off: 4 }, dataMeta: { off: 8 } } });
+    expect(ctxLayout(ProgType.SkMsg)!.packet).toEqual({ data: { off: 0, size: 8 }, dataEnd: { off: 8, size: 8 } });
+    expect(ctxLayout(ProgType.CgroupSockAddr)!.pointers).toEqual([{ name: 'sk', off: 64, size: 8, target: { struct: 'bpf_sock', size: 80 } }]);
+    expect([ProgType.Kprobe, ProgType.PerfEvent, ProgType.Tracepoint, ProgType.RawTracepoint, ProgType.RawTracepointWritable, ProgType.Tracing].map((t) => ctxLayout(t)!.size))
+      .toEqual([168, 184, 8192, 96, 96, 96]);
+    expect([ProgType.Netfilter, ProgType.StructOps, ProgType.Ext, ProgType.Unspec].map(ctxLayout)).toEqual([undefined, undefined, undefined, undefined]);
   });
 });
