@@ -501,6 +501,7 @@ function zext(r: W): void {
 /** Shared small constants: 0..1023 and -256..-1, the values programs use most. */
 const SMALL = new Array<Scalar | undefined>(1024);
 const SMALL_NEG = new Array<Scalar | undefined>(256);
+const M64_LESS_255 = M64 - 255n;
 
 /**
  * A known constant (taken mod 2^64).
@@ -510,22 +511,22 @@ const SMALL_NEG = new Array<Scalar | undefined>(256);
  */
 export function scalarConst(v: bigint): Scalar {
   const u = v >= 0n && v <= M64 ? v : BigInt.asUintN(64, v);
-  let cache: (Scalar | undefined)[] | undefined;
-  let i = 0;
   if (u < 1024n) {
-    cache = SMALL;
-    i = Number(u);
-  } else if (u >= M64 - 255n) {
-    cache = SMALL_NEG;
-    i = Number(M64 - u);
+    const i = Number(u);
+    return (SMALL[i] ??= constOf(u));
   }
-  const hit = cache?.[i];
-  if (hit !== undefined) return hit;
+  if (u >= M64_LESS_255) {
+    const i = Number(M64 - u);
+    return (SMALL_NEG[i] ??= constOf(u));
+  }
+  return constOf(u);
+}
+
+/** A constant scalar of `u` in [0, 2^64). */
+function constOf(u: bigint): Scalar {
   const lo = Number(BigInt.asUintN(32, u));
   const sv = u >= SIGN64 ? u - TWO64 : u;
-  const s: Scalar = mk({ value: u, mask: 0n }, sv, sv, u, u, lo | 0, lo | 0, lo, lo);
-  if (cache) cache[i] = s;
-  return s;
+  return mk({ value: u, mask: 0n }, sv, sv, u, u, lo | 0, lo | 0, lo, lo);
 }
 
 /** Nothing known (`__mark_reg_unknown`). */
