@@ -23,6 +23,7 @@ import {
 } from './scalar.js';
 import { tnumIn, tnumString } from './tnum.js';
 import { liveness, type Slot } from './liveness.js';
+import type { Code } from './structure.js';
 import {
   NOT_INIT_REG,
   RT,
@@ -105,38 +106,37 @@ function subprogIndexOf(n: number, starts: readonly number[]): Int32Array {
 }
 
 /** Subprograms (by index) that use LD_ABS / LD_IND, which may end the program early. */
-function ldAbsSubprogIndexes(slots: readonly (Slot | undefined)[], subprogIndex: Int32Array): Set<number> {
+function ldAbsSubprogIndexes(code: Code, subprogIndex: Int32Array): Set<number> {
   const out = new Set<number>();
-  for (let pc = 0; pc < slots.length; pc++) {
-    const sl = slots[pc];
-    if (sl && (sl.op & 7) === 0 && sl.op !== 0x18) out.add(subprogIndex[pc]!);
+  for (let pc = 0; pc < code.length; pc++) {
+    if (!code.tail[pc] && (code.op[pc]! & 7) === 0 && code.op[pc] !== 0x18) out.add(subprogIndex[pc]!);
   }
   return out;
 }
 
 /** The kernel's prune points: calls and their return sites, jump targets, conditional jumps. */
-function prunePoints(slots: readonly (Slot | undefined)[]): Uint8Array {
-  const n = slots.length;
+function prunePoints(code: Code): Uint8Array {
+  const n = code.length;
   const prune = new Uint8Array(n);
   const mark = (pc: number) => {
     if (pc >= 0 && pc < n) prune[pc] = 1;
   };
   for (let pc = 0; pc < n; pc++) {
-    const s = slots[pc];
-    if (!s) continue;
-    const cls = s.op & 7;
+    if (code.tail[pc]) continue;
+    const sop = code.op[pc]!;
+    const cls = sop & 7;
     if (cls !== 5 && cls !== 6) continue;
-    const op = s.op & 0xf0;
+    const op = sop & 0xf0;
     if (op === 0x90) continue;
     if (op === 0x80) {
       mark(pc);
       mark(pc + 1);
     } else if (op === 0x00) {
-      mark(pc + 1 + (cls === 6 ? s.imm : s.off));
+      mark(pc + 1 + (cls === 6 ? code.imm[pc]! : code.off[pc]!));
     } else {
       // a conditional jump and its branch target (push_insn marks BRANCH edges)
       mark(pc);
-      mark(pc + 1 + s.off);
+      mark(pc + 1 + code.off[pc]!);
     }
   }
   return prune;
@@ -173,7 +173,8 @@ const ALU_NAMES = ['+=', '-=', '*=', '/=', '|=', '&=', '<<=', '>>=', 'neg', '%='
 
 /** The analysis of one program. */
 export class Engine {
-  readonly slots: (Slot | undefined)[];
+  /** The program's slots. */
+  readonly code: Code;
   readonly live: Uint16Array;
   private readonly liveLo: Uint32Array;
   private readonly liveHi: Uint32Array;
@@ -202,16 +203,16 @@ export class Engine {
   private changesPkt: Uint8Array | undefined;
 
   constructor(
-    slots: (Slot | undefined)[],
+    code: Code,
     readonly o: EngineOptions,
   ) {
-    this.slots = slots;
-    const n = slots.length;
+    this.code = code;
+    const n = code.length;
     const helperArgs = (id: number) => {
       const p = PROTO_OVERRIDES.get(id)?.args ?? helperProto(id)?.args;
       return p ? p.length : 5;
     };
-    const lv = liveness(slots, o.subprogs, helperArgs);
+    const lv = liveness(code, o.subprogs, helperArgs);
     this.live = lv.regs;
     this.liveLo = lv.lo;
     this.liveHi = lv.hi;
@@ -220,8 +221,8 @@ export class Engine {
     this.stateText = o.recordStates ? new Array(n) : [];
     // (separate functions: one constructor with several hot loops loses its optimised code in V8)
     this.subprogIndex = subprogIndexOf(n, o.subprogs);
-    for (const si of ldAbsSubprogIndexes(slots, this.subprogIndex)) if (si > 0) this.ldAbsSubprogs.add(o.subprogs[si]!);
-    this.prune = prunePoints(slots);
+    for (const si of ldAbsSubprogIndexes(code, this.subprogIndex)) if (si > 0) this.ldAbsSubprogs.add(o.subprogs[si]!);
+    this.prune = prunePoints(code);
   }
 
   private verbose(line: string): void {
@@ -300,7 +301,7 @@ export class Engine {
           continue;
         }
       }
-      const s = this.slots[pc];
+      const s = this.code.at(pc);
       if (!s) this.fail(`invalid insn idx ${pc}`, EFAULT);
       if (o.logLevel >= 1) this.verbose(`${pc}: (${s.op.toString(16).padStart(2, '0')}) ${insnText(s, pc)}`);
       if (o.recordStates && this.stateText[pc] === undefined) this.stateText[pc] = frameString(this.frame());
@@ -341,8 +342,9 @@ export class Engine {
     const cur = this.cur;
     let ex = this.explored.get(pc);
     let addNew = false;
-    const s = this.slots[pc];
-    const loopPoint = s !== undefined && (s.op === 0xe5 || (s.op === 0x85 && s.src === 2) || (s.op === 0x85 && s.src === 0 && CALLBACK_HELPERS.has(s.imm)));
+    const c = this.code;
+    const sop = c.tail[pc] ? -1 : c.op[pc]!;
+    const loopPoint = sop === 0xe5 || (sop === 0x85 && c.src[pc] === 2) || (sop === 0x85 && c.src[pc] === 0 && CALLBACK_HELPERS.has(c.imm[pc]!));
     if (loopPoint || (this.jmps - this.prevJmps >= 2 && this.processed - this.prevInsns >= 8)) addNew = true;
     const fp = this.fingerprint(cur, pc);
     if (ex) {
@@ -351,7 +353,7 @@ export class Engine {
         if (loopPoint) {
           for (const bucket of ex.loop.values()) {
             for (const old of bucket) {
-              if (s.op === 0xe5) {
+              if (sop === 0xe5) {
                 // may_goto: a state covered by one still being explored at another depth is done
                 if ((old.mayGotoDepth ?? 0) !== (cur.mayGotoDepth ?? 0) && this.statesEqual(old, cur, false)) return true;
                 continue;
@@ -1579,12 +1581,13 @@ export class Engine {
       const subs = this.o.subprogs;
       const marks = new Uint8Array(subs.length);
       const edges: [number, number][] = [];
-      this.slots.forEach((s, pc) => {
-        if (!s || s.op !== 0x85) return;
+      const c = this.code;
+      for (let pc = 0; pc < c.length; pc++) {
+        if (c.tail[pc] || c.op[pc] !== 0x85) continue;
         const si = this.subprogIndex[pc]!;
-        if (s.src === 0 && helperChangesPktData(s.imm)) marks[si] = 1;
-        else if (s.src === 1) edges.push([si, subs.indexOf(pc + 1 + s.imm)]);
-      });
+        if (c.src[pc] === 0 && helperChangesPktData(c.imm[pc]!)) marks[si] = 1;
+        else if (c.src[pc] === 1) edges.push([si, subs.indexOf(pc + 1 + c.imm[pc]!)]);
+      }
       for (let changed = true; changed; ) {
         changed = false;
         for (const [from, to] of edges) {

@@ -1,4 +1,4 @@
-export { checkStructure, subprogStarts, toSlots, type StructureError, type SlotView } from './structure.js';
+export { Code, checkCode, checkStructure, subprogStarts, toSlots, type StructureError, type SlotView } from './structure.js';
 export * from './tnum.js';
 export { verify } from './verify.js';
 export { funcsFromBtf } from './func-info.js';

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { liveness, type Slot } from './liveness.js';
-import { checkSlots, subprogStarts } from './structure.js';
+import { Code, checkCode, subprogStarts } from './structure.js';
 
 /** Registers a slot reads and writes, for the instruction kinds the generator makes. */
 function useDefRef(s: Slot): [number, number] {
@@ -61,8 +61,9 @@ describe('liveness over segments', () => {
     );
     fc.assert(
       fc.property(program, (slots) => {
-        if (checkSlots(slots)) return; // unreachable code or a bad jump: the verifier stops earlier
-        const ours = liveness(slots, subprogStarts(slots), () => 5).regs;
+        const code = Code.fromSlots(slots);
+        if (checkCode(code)) return; // unreachable code or a bad jump: the verifier stops earlier
+        const ours = liveness(code, subprogStarts(code), () => 5).regs;
         expect(Array.from(ours)).toEqual(Array.from(referenceRegs(slots)));
       }),
       { numRuns: 2000 },
@@ -79,7 +80,7 @@ describe('liveness over segments', () => {
       { op: 0x79, dst: 0, src: 10, off: -8, imm: 0, imm2: 0 },
       { op: 0x95, dst: 0, src: 0, off: 0, imm: 0, imm2: 0 },
     ];
-    const lv = liveness(slots, [0], () => 5);
+    const lv = liveness(Code.fromSlots(slots), [0], () => 5);
     expect((lv.hi[0]! >>> 31) & 1).toBe(1);
     expect((lv.hi[3]! >>> 31) & 1).toBe(0); // the store at 3 overwrites fp-8 before 4 reads it
     expect((lv.hi[4]! >>> 31) & 1).toBe(1);

@@ -1,4 +1,4 @@
-import { subprogStarts } from './structure.js';
+import { Code, subprogStarts, type SlotView } from './structure.js';
 
 /**
  * Static register liveness: for every slot, the registers some path from it may read before
@@ -6,32 +6,26 @@ import { subprogStarts } from './structure.js';
  * only in dead registers are equivalent for pruning.
  */
 
-export interface Slot {
-  op: number;
-  dst: number;
-  src: number;
-  off: number;
-  imm: number;
-  /** Second imm of an lddw. */
-  imm2: number;
-  /** Of an lddw: the head (opcode, registers, offset) of its second slot, 0 when valid. */
-  head2?: number;
-}
+/** One slot as an object (see {@link Code.at}). */
+export type Slot = SlotView;
 const ALL_ARGS = 0b111110; // r1..r5
 const CALLER_SAVED = 0b111111; // r0..r5
 
 const pack = (use: number, def: number): number => use | (def << 16);
 
 /** Registers a slot reads and writes, as `use | def << 16`. */
-function useDef(s: Slot, helperArgs?: (id: number) => number): number {
-  const cls = s.op & 7;
-  const d = 1 << s.dst;
-  const r = 1 << s.src;
+function useDef(code: Code, pc: number, helperArgs?: (id: number) => number): number {
+  const sop = code.op[pc]!;
+  const ssrc = code.src[pc]!;
+  const simm = code.imm[pc]!;
+  const cls = sop & 7;
+  const d = 1 << code.dst[pc]!;
+  const r = 1 << ssrc;
   switch (cls) {
     case 0: {
-      if (s.op === 0x18) return pack(0, d);
+      if (sop === 0x18) return pack(0, d);
       // LD_ABS / LD_IND: reads r6 (and src), clobbers r0..r5
-      const mode = s.op & 0xe0;
+      const mode = sop & 0xe0;
       return pack((1 << 6) | (mode === 0x40 ? r : 0), CALLER_SAVED);
     }
     case 1:
@@ -39,35 +33,35 @@ function useDef(s: Slot, helperArgs?: (id: number) => number): number {
     case 2:
       return pack(d, 0);
     case 3: {
-      if ((s.op & 0xe0) === 0xc0) {
+      if ((sop & 0xe0) === 0xc0) {
         // atomics: cmpxchg reads/writes r0, fetch writes src
-        if (s.imm === 0xf1) return pack(d | r | 1, 1);
-        if (s.imm & 1) return pack(d | r, r);
-        if (s.imm === 0x100) return pack(r, d); // load_acquire: dst = *(src + off)
+        if (simm === 0xf1) return pack(d | r | 1, 1);
+        if (simm & 1) return pack(d | r, r);
+        if (simm === 0x100) return pack(r, d); // load_acquire: dst = *(src + off)
         return pack(d | r, 0);
       }
       return pack(d | r, 0);
     }
     case 4:
     case 7: {
-      const op = s.op & 0xf0;
-      const x = (s.op & 8) !== 0;
+      const op = sop & 0xf0;
+      const x = (sop & 8) !== 0;
       if (op === 0xb0) return pack(x ? r : 0, d);
       if (op === 0x80 || op === 0xd0) return pack(d, d);
       return pack(d | (x ? r : 0), d);
     }
     default: {
-      const op = s.op & 0xf0;
+      const op = sop & 0xf0;
       if (cls === 5 && op === 0x80) {
-        if (s.src === 0 && helperArgs) {
-          const k = helperArgs(s.imm);
+        if (ssrc === 0 && helperArgs) {
+          const k = helperArgs(simm);
           return pack(((1 << (k + 1)) - 1) & ALL_ARGS, CALLER_SAVED);
         }
         return pack(ALL_ARGS, CALLER_SAVED);
       }
       if (cls === 5 && op === 0x90) return pack(1, 0);
       if (op === 0x00 || op === 0xe0) return pack(0, 0);
-      return pack(d | ((s.op & 8) !== 0 ? r : 0), 0);
+      return pack(d | ((sop & 8) !== 0 ? r : 0), 0);
     }
   }
 }
@@ -83,25 +77,25 @@ export interface Cfg {
   predStart: Int32Array;
 }
 
-export function buildCfg(slots: readonly (Slot | undefined)[]): Cfg {
-  const n = slots.length;
+export function buildCfg(code: Code): Cfg {
+  const n = code.length;
   const s0 = new Int32Array(n).fill(-1);
   const s1 = new Int32Array(n).fill(-1);
   const count = new Int32Array(n + 1);
   const keep = (t: number) => (t >= 0 && t < n ? t : -1);
   for (let pc = 0; pc < n; pc++) {
-    const s = slots[pc];
-    if (!s) continue;
-    const cls = s.op & 7;
-    const op = s.op & 0xf0;
-    if (s.op === 0x18) s0[pc] = keep(pc + 2);
+    if (code.tail[pc]) continue;
+    const sop = code.op[pc]!;
+    const cls = sop & 7;
+    const op = sop & 0xf0;
+    if (sop === 0x18) s0[pc] = keep(pc + 2);
     else if (cls !== 5 && cls !== 6) s0[pc] = keep(pc + 1);
     else if (cls === 5 && op === 0x90) continue;
     else if (cls === 5 && op === 0x80) s0[pc] = keep(pc + 1);
-    else if (op === 0x00) s0[pc] = keep(pc + 1 + (cls === 6 ? s.imm : s.off));
+    else if (op === 0x00) s0[pc] = keep(pc + 1 + (cls === 6 ? code.imm[pc]! : code.off[pc]!));
     else {
       s0[pc] = keep(pc + 1);
-      s1[pc] = keep(pc + 1 + s.off);
+      s1[pc] = keep(pc + 1 + code.off[pc]!);
     }
     if (s0[pc]! >= 0) count[s0[pc]!]++;
     if (s1[pc]! >= 0) count[s1[pc]!]++;
@@ -112,8 +106,8 @@ export function buildCfg(slots: readonly (Slot | undefined)[]): Cfg {
 }
 
 /** Live-in register masks (bit i = ri) per slot. */
-export function liveRegisters(slots: readonly (Slot | undefined)[], helperArgs?: (id: number) => number, cfg = buildCfg(slots)): Uint16Array {
-  return liveness(slots, subprogStarts(slots), helperArgs, cfg).regs;
+export function liveRegisters(code: Code, helperArgs?: (id: number) => number, cfg = buildCfg(code)): Uint16Array {
+  return liveness(code, subprogStarts(code), helperArgs, cfg).regs;
 }
 
 const NOT_FP = 0x7fff;
@@ -130,12 +124,12 @@ const ANY = 0x7ffe;
  * its optimised code in V8.)
  */
 export function liveStackSlots(
-  slots: readonly (Slot | undefined)[],
+  code: Code,
   starts: readonly number[],
   helperArgs?: (id: number) => number,
-  cfg = buildCfg(slots),
+  cfg = buildCfg(code),
 ): { lo: Uint32Array; hi: Uint32Array } {
-  const { lo, hi } = liveness(slots, starts, helperArgs, cfg);
+  const { lo, hi } = liveness(code, starts, helperArgs, cfg);
   return { lo, hi };
 }
 
@@ -143,8 +137,8 @@ export function liveStackSlots(
  * Where the forward pass keeps a state, numbered: starts, slots with other than one predecessor,
  * and both successors of a conditional jump (every other slot continues its predecessor's walk).
  */
-function joinPoints(slots: readonly (Slot | undefined)[], starts: readonly number[], cfg: Cfg): { entry: Int32Array; count: number } {
-  const n = slots.length;
+function joinPoints(code: Code, starts: readonly number[], cfg: Cfg): { entry: Int32Array; count: number } {
+  const n = code.length;
   const { s0, s1, predStart } = cfg;
   const mark = new Uint8Array(n);
   for (const st of starts) if (st >= 0 && st < n) mark[st] = 1;
@@ -157,7 +151,7 @@ function joinPoints(slots: readonly (Slot | undefined)[], starts: readonly numbe
   }
   const entry = new Int32Array(n).fill(-1);
   let count = 0;
-  for (let pc = 0; pc < n; pc++) if (slots[pc] && mark[pc]) entry[pc] = count++;
+  for (let pc = 0; pc < n; pc++) if (!code.tail[pc] && mark[pc]) entry[pc] = count++;
   return { entry, count };
 }
 
@@ -168,10 +162,10 @@ function joinPoints(slots: readonly (Slot | undefined)[], starts: readonly numbe
  * in slot order (a topological order for forward jumps), again while a back edge changed one
  * behind the sweep.
  */
-function stackBases(slots: readonly (Slot | undefined)[], starts: readonly number[], helperArgs: ((id: number) => number) | undefined, cfg: Cfg): { base: Int16Array; seen: Uint8Array } {
-  const n = slots.length;
+function stackBases(code: Code, starts: readonly number[], helperArgs: ((id: number) => number) | undefined, cfg: Cfg): { base: Int16Array; seen: Uint8Array } {
+  const n = code.length;
   const { s0, s1 } = cfg;
-  const { entry, count } = joinPoints(slots, starts, cfg);
+  const { entry, count } = joinPoints(code, starts, cfg);
   const at = new Int16Array(count * 11);
   const seen = new Uint8Array(n);
   const base = new Int16Array(n).fill(NOT_FP);
@@ -191,9 +185,9 @@ function stackBases(slots: readonly (Slot | undefined)[], starts: readonly numbe
       dirty[first] = 0;
       const e = entry[first]! * 11;
       for (let r = 0; r < 11; r++) regs[r] = at[e + r]!;
-      const last = walkSegment(slots, first, regs, base, seen, entry, s0, s1, helperArgs);
+      const last = walkSegment(code, first, regs, base, seen, entry, s0, s1, helperArgs);
       for (const to of [s0[last]!, s1[last]!]) {
-        if (to < 0 || !slots[to]) continue;
+        if (to < 0 || code.tail[to]) continue;
         if (joinState(at, entry[to]! * 11, regs, seen[to] === 0)) {
           seen[to] = 1;
           dirty[to] = 1;
@@ -224,7 +218,7 @@ function joinState(at: Int16Array, e: number, regs: Int16Array, fresh: boolean):
 
 /** Walks straight-line code from `pc` (updating `regs`) to the last slot before a join point or branch. */
 function walkSegment(
-  slots: readonly (Slot | undefined)[],
+  code: Code,
   pc: number,
   regs: Int16Array,
   base: Int16Array,
@@ -235,42 +229,46 @@ function walkSegment(
   helperArgs: ((id: number) => number) | undefined,
 ): number {
   for (;;) {
-    const s = slots[pc]!;
+    const sop = code.op[pc]!;
+    const sdst = code.dst[pc]!;
+    const ssrc = code.src[pc]!;
+    const soff = code.off[pc]!;
+    const simm = code.imm[pc]!;
     seen[pc] = 1;
-    const cls = s.op & 7;
-    if (s.dst > 10 || s.src > 10) base[pc] = ANY; // rejected later ("R12 is invalid"); assume the worst
+    const cls = sop & 7;
+    if (sdst > 10 || ssrc > 10) base[pc] = ANY; // rejected later ("R12 is invalid"); assume the worst
     else if (cls === 4 || cls === 7) {
-      const op = s.op & 0xf0;
-      const x = (s.op & 8) !== 0;
-      const d = regs[s.dst]!;
-      if (op === 0xb0) regs[s.dst] = x && cls === 7 && s.off === 0 ? regs[s.src]! : NOT_FP;
+      const op = sop & 0xf0;
+      const x = (sop & 8) !== 0;
+      const d = regs[sdst]!;
+      if (op === 0xb0) regs[sdst] = x && cls === 7 && soff === 0 ? regs[ssrc]! : NOT_FP;
       else if (cls === 7 && (op === 0x00 || op === 0x10) && !x && d !== NOT_FP && d !== ANY) {
-        const k = op === 0x00 ? d + s.imm : d - s.imm;
-        regs[s.dst] = k >= -4096 && k <= 4096 ? k : ANY;
-      } else if (d !== NOT_FP || (x && regs[s.src] !== NOT_FP)) regs[s.dst] = ANY;
-      else regs[s.dst] = NOT_FP;
+        const k = op === 0x00 ? d + simm : d - simm;
+        regs[sdst] = k >= -4096 && k <= 4096 ? k : ANY;
+      } else if (d !== NOT_FP || (x && regs[ssrc] !== NOT_FP)) regs[sdst] = ANY;
+      else regs[sdst] = NOT_FP;
     } else if (cls === 1) {
-      base[pc] = regs[s.src]!;
-      regs[s.dst] = ANY;
+      base[pc] = regs[ssrc]!;
+      regs[sdst] = ANY;
     } else if (cls === 0) {
-      if (s.op === 0x18) regs[s.dst] = NOT_FP;
+      if (sop === 0x18) regs[sdst] = NOT_FP;
       else for (let r = 0; r <= 5; r++) regs[r] = NOT_FP;
     } else if (cls === 2 || cls === 3) {
-      base[pc] = regs[s.dst]!;
-      if (cls === 3 && (s.op & 0xe0) === 0xc0) {
-        if (s.imm === 0xf1) regs[0] = ANY;
-        else if (s.imm & 1) regs[s.src] = ANY;
+      base[pc] = regs[sdst]!;
+      if (cls === 3 && (sop & 0xe0) === 0xc0) {
+        if (simm === 0xf1) regs[0] = ANY;
+        else if (simm & 1) regs[ssrc] = ANY;
       }
-    } else if (cls === 5 && (s.op & 0xf0) === 0x80) {
-      const nargs = s.src === 0 && helperArgs ? helperArgs(s.imm) : 5;
-      let stackArg = s.src === 1;
+    } else if (cls === 5 && (sop & 0xf0) === 0x80) {
+      const nargs = ssrc === 0 && helperArgs ? helperArgs(simm) : 5;
+      let stackArg = ssrc === 1;
       for (let r = 1; r <= nargs; r++) if (regs[r] !== NOT_FP) stackArg = true;
       base[pc] = stackArg ? ANY : NOT_FP;
       for (let r = 0; r <= 5; r++) regs[r] = NOT_FP;
     }
     const t0 = s0[pc]!;
     // straight on into a slot only this one leads to
-    if (s1[pc]! < 0 && t0 >= 0 && entry[t0] === -1 && slots[t0]) {
+    if (s1[pc]! < 0 && t0 >= 0 && entry[t0] === -1 && !code.tail[t0]) {
       pc = t0;
       continue;
     }
@@ -279,34 +277,35 @@ function walkSegment(
 }
 
 /** Backward: the stack slots each slot reads (use) and fully overwrites (def), from the recorded bases. */
-function stackUseDef(slots: readonly (Slot | undefined)[], base: Int16Array, seen: Uint8Array): { useLo: Uint32Array; useHi: Uint32Array; defLo: Uint32Array; defHi: Uint32Array } {
-  const n = slots.length;
+function stackUseDef(code: Code, base: Int16Array, seen: Uint8Array): { useLo: Uint32Array; useHi: Uint32Array; defLo: Uint32Array; defHi: Uint32Array } {
+  const n = code.length;
   const useLo = new Uint32Array(n);
   const useHi = new Uint32Array(n);
   const defLo = new Uint32Array(n);
   const defHi = new Uint32Array(n);
   for (let pc = 0; pc < n; pc++) {
-    const s = slots[pc];
-    if (!s || !seen[pc]) continue;
-    const cls = s.op & 7;
-    const size = SIZES[(s.op >> 3) & 3]!;
+    if (code.tail[pc] || !seen[pc]) continue;
+    const sop = code.op[pc]!;
+    const soff = code.off[pc]!;
+    const cls = sop & 7;
+    const size = SIZES[(sop >> 3) & 3]!;
     const b = base[pc]!;
-    if (cls === 1 || (cls === 3 && (s.op & 0xe0) === 0xc0) || (cls === 5 && (s.op & 0xf0) === 0x80)) {
+    if (cls === 1 || (cls === 3 && (sop & 0xe0) === 0xc0) || (cls === 5 && (sop & 0xf0) === 0x80)) {
       if (b === ANY) {
         useLo[pc] = 0xffffffff;
         useHi[pc] = 0xffffffff;
       } else if (b !== NOT_FP && cls !== 5) {
         // bytes [from, to) relative to fp: the eight-byte slots they touch
-        const from = Math.max(b + s.off, -512);
-        const to = Math.min(b + s.off + size, 0);
+        const from = Math.max(b + soff, -512);
+        const to = Math.min(b + soff + size, 0);
         for (let slot = (from + 512) >> 3; from < to && slot <= (to - 1 + 512) >> 3; slot++) {
           if (slot < 32) useLo[pc] = (useLo[pc]! | (1 << slot)) >>> 0;
           else useHi[pc] = (useHi[pc]! | (1 << (slot - 32))) >>> 0;
         }
       }
     } else if ((cls === 2 || cls === 3) && size === 8) {
-      if (b !== ANY && b !== NOT_FP && ((b + s.off) & 7) === 0 && b + s.off >= -512 && b + s.off < 0) {
-        const slot = (b + s.off + 512) >> 3;
+      if (b !== ANY && b !== NOT_FP && ((b + soff) & 7) === 0 && b + soff >= -512 && b + soff < 0) {
+        const slot = (b + soff + 512) >> 3;
         if (slot < 32) defLo[pc] = (1 << slot) >>> 0;
         else defHi[pc] = (1 << (slot - 32)) >>> 0;
       }
@@ -330,18 +329,17 @@ export interface Liveness {
  * walk per segment then gives every slot its facts. Equal to {@link liveRegisters} and
  * {@link liveStackSlots} slot by slot, several times faster on large programs.
  */
-export function liveness(slots: readonly (Slot | undefined)[], starts: readonly number[], helperArgs?: (id: number) => number, cfg = buildCfg(slots)): Liveness {
-  const n = slots.length;
-  const { entry, count } = joinPoints(slots, starts, cfg);
-  const seg = segmentsOf(slots, entry, count, cfg);
-  const { base, seen } = stackBases(slots, starts, helperArgs, cfg);
-  const ud = stackUseDef(slots, base, seen);
+export function liveness(code: Code, starts: readonly number[], helperArgs?: (id: number) => number, cfg = buildCfg(code)): Liveness {
+  const n = code.length;
+  const { entry, count } = joinPoints(code, starts, cfg);
+  const seg = segmentsOf(code, entry, count, cfg);
+  const { base, seen } = stackBases(code, starts, helperArgs, cfg);
+  const ud = stackUseDef(code, base, seen);
   const use = new Uint16Array(n);
   const def = new Uint16Array(n);
   for (let pc = 0; pc < n; pc++) {
-    const s = slots[pc];
-    if (!s) continue;
-    const x = useDef(s, helperArgs);
+    if (code.tail[pc]) continue;
+    const x = useDef(code, pc, helperArgs);
     use[pc] = x & 0xffff;
     def[pc] = x >>> 16;
   }
@@ -370,8 +368,8 @@ interface Segments {
   succ1: Int32Array;
 }
 
-function segmentsOf(slots: readonly (Slot | undefined)[], entry: Int32Array, count: number, cfg: Cfg): Segments {
-  const n = slots.length;
+function segmentsOf(code: Code, entry: Int32Array, count: number, cfg: Cfg): Segments {
+  const n = code.length;
   const { s0, s1 } = cfg;
   const first = new Int32Array(count + 1);
   const order = new Int32Array(n);
@@ -386,7 +384,7 @@ function segmentsOf(slots: readonly (Slot | undefined)[], entry: Int32Array, cou
     for (;;) {
       order[at++] = pc;
       const t0 = s0[pc]!;
-      if (s1[pc]! < 0 && t0 >= 0 && entry[t0] === -1 && slots[t0]) {
+      if (s1[pc]! < 0 && t0 >= 0 && entry[t0] === -1 && !code.tail[t0]) {
         pc = t0;
         continue;
       }
@@ -394,8 +392,8 @@ function segmentsOf(slots: readonly (Slot | undefined)[], entry: Int32Array, cou
     }
     const t0 = s0[pc]!;
     const t1 = s1[pc]!;
-    if (t0 >= 0 && slots[t0]) succ0[k] = entry[t0]!;
-    if (t1 >= 0 && slots[t1]) succ1[k] = entry[t1]!;
+    if (t0 >= 0 && !code.tail[t0]) succ0[k] = entry[t0]!;
+    if (t1 >= 0 && !code.tail[t1]) succ1[k] = entry[t1]!;
   }
   // entries are numbered in slot order and walked in that order, so `first` is increasing
   first[count] = at;

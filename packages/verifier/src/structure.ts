@@ -23,49 +23,120 @@ export interface SlotView {
   head2?: number;
 }
 
-/** Flattens instructions into slots, as the kernel indexes them. */
-export function toSlots(insns: readonly Insn[]): (SlotView | undefined)[] {
-  const out: (SlotView | undefined)[] = [];
-  for (const insn of insns) {
-    if (insn.wide) {
-      out.push({ op: insn.op, dst: insn.dst, src: insn.src, off: insn.off, imm: insn.imm, imm2: insn.wide.imm, head2: insn.wide.head });
-      out.push(undefined);
-    } else out.push({ op: insn.op, dst: insn.dst, src: insn.src, off: insn.off, imm: insn.imm, imm2: 0 });
+/**
+ * A program as columns of its slots' fields (typed arrays, no object per slot: the passes over a
+ * 1M-instruction program stay in cache and the garbage collector has nothing to trace). `tail` is 1
+ * on the second slot of an `lddw`, whose own fields are kept in `imm2` / `head2` of the first.
+ */
+export class Code {
+  readonly op: Uint8Array;
+  readonly dst: Uint8Array;
+  readonly src: Uint8Array;
+  readonly off: Int16Array;
+  readonly imm: Int32Array;
+  readonly imm2: Int32Array;
+  readonly head2: Uint32Array;
+  readonly tail: Uint8Array;
+
+  constructor(readonly length: number) {
+    this.op = new Uint8Array(length);
+    this.dst = new Uint8Array(length);
+    this.src = new Uint8Array(length);
+    this.off = new Int16Array(length);
+    this.imm = new Int32Array(length);
+    this.imm2 = new Int32Array(length);
+    this.head2 = new Uint32Array(length);
+    this.tail = new Uint8Array(length);
   }
-  return out;
+
+  /** The slot at `pc` as an object (a fresh one each time), or undefined for the second slot of an `lddw`. */
+  at(pc: number): SlotView | undefined {
+    if (pc < 0 || pc >= this.length || this.tail[pc]) return undefined;
+    const s: SlotView = { op: this.op[pc]!, dst: this.dst[pc]!, src: this.src[pc]!, off: this.off[pc]!, imm: this.imm[pc]!, imm2: this.imm2[pc]!, head2: this.head2[pc]! };
+    return s;
+  }
+
+  /** Reads slots straight from the kernel's encoding (8 bytes each, little endian). */
+  static fromBytes(bytes: Uint8Array): Code {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const n = bytes.length >> 3;
+    const c = new Code(n);
+    for (let pc = 0; pc < n; pc++) {
+      const at = pc * 8;
+      const op = bytes[at]!;
+      const regs = bytes[at + 1]!;
+      c.op[pc] = op;
+      c.dst[pc] = regs & 0xf;
+      c.src[pc] = regs >> 4;
+      c.off[pc] = view.getInt16(at + 2, true);
+      c.imm[pc] = view.getInt32(at + 4, true);
+      if (op === Opcode.LDDW && pc + 1 < n) {
+        c.imm2[pc] = view.getInt32(at + 12, true);
+        c.head2[pc] = view.getUint32(at + 8, true);
+        c.tail[++pc] = 1;
+      }
+    }
+    return c;
+  }
+
+  /** Slots of decoded instructions (an `lddw` takes two). */
+  static fromInsns(insns: readonly Insn[]): Code {
+    let n = 0;
+    for (const i of insns) n += i.wide ? 2 : 1;
+    const c = new Code(n);
+    let pc = 0;
+    for (const i of insns) {
+      c.op[pc] = i.op;
+      c.dst[pc] = i.dst;
+      c.src[pc] = i.src;
+      c.off[pc] = i.off;
+      c.imm[pc] = i.imm;
+      if (i.wide) {
+        c.imm2[pc] = i.wide.imm;
+        c.head2[pc] = i.wide.head >>> 0;
+        c.tail[++pc] = 1;
+      }
+      pc++;
+    }
+    return c;
+  }
+
+  /** Slots given as objects (`undefined` for the second slot of an `lddw`). */
+  static fromSlots(slots: readonly (SlotView | undefined)[]): Code {
+    const c = new Code(slots.length);
+    slots.forEach((s, pc) => {
+      if (!s) {
+        c.tail[pc] = 1;
+        return;
+      }
+      c.op[pc] = s.op;
+      c.dst[pc] = s.dst;
+      c.src[pc] = s.src;
+      c.off[pc] = s.off;
+      c.imm[pc] = s.imm;
+      c.imm2[pc] = s.imm2;
+      c.head2[pc] = (s.head2 ?? 0) >>> 0;
+    });
+    return c;
+  }
 }
 
-/**
- * Reads slots straight from the kernel's encoding (8 bytes each, little endian), without building
- * instruction objects. An `lddw` takes its second slot when there is one.
- */
-export function slotsFromBytes(bytes: Uint8Array): (SlotView | undefined)[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = bytes.length >> 3;
-  const out = new Array<SlotView | undefined>(n);
-  for (let pc = 0; pc < n; pc++) {
-    const at = pc * 8;
-    const regs = bytes[at + 1]!;
-    const s: SlotView = { op: bytes[at]!, dst: regs & 0xf, src: regs >> 4, off: view.getInt16(at + 2, true), imm: view.getInt32(at + 4, true), imm2: 0 };
-    out[pc] = s;
-    if (s.op === Opcode.LDDW && pc + 1 < n) {
-      s.imm2 = view.getInt32(at + 12, true);
-      s.head2 = view.getUint32(at + 8, true);
-      out[++pc] = undefined;
-    }
-  }
-  return out;
+/** Flattens instructions into slot objects, as the kernel indexes them. */
+export function toSlots(insns: readonly Insn[]): (SlotView | undefined)[] {
+  const c = Code.fromInsns(insns);
+  return Array.from({ length: c.length }, (_, pc) => c.at(pc));
 }
 
 /** The program's subprograms: the slot each starts at (the main program starts at 0). */
-export function subprogStarts(slots: readonly (SlotView | undefined)[]): number[] {
+export function subprogStarts(code: Code): number[] {
   const starts = new Set<number>([0]);
-  for (let pc = 0; pc < slots.length; pc++) {
-    const s = slots[pc];
-    if (!s) continue;
-    const localCall = s.op === Opcode.CALL && s.src === PseudoCall.LOCAL;
-    const funcRef = s.op === Opcode.LDDW && s.src === 4;
-    if (localCall || funcRef) starts.add(pc + 1 + s.imm);
+  for (let pc = 0; pc < code.length; pc++) {
+    if (code.tail[pc]) continue;
+    const op = code.op[pc]!;
+    const src = code.src[pc]!;
+    const localCall = op === Opcode.CALL && src === PseudoCall.LOCAL;
+    const funcRef = op === Opcode.LDDW && src === 4;
+    if (localCall || funcRef) starts.add(pc + 1 + code.imm[pc]!);
   }
   return [...starts].sort((a, b) => a - b);
 }
@@ -79,7 +150,7 @@ function jumpKind(op: number): 0 | 1 | 2 | 3 {
 }
 
 /** Where a jump slot goes (bpf_jmp_offset: `gotol`, the JMP32 ja, counts in imm). */
-const jumpTarget = (s: SlotView, pc: number): number => pc + 1 + (s.op === 0x06 ? s.imm : s.off);
+const jumpTarget = (c: Code, pc: number): number => pc + 1 + (c.op[pc] === 0x06 ? c.imm[pc]! : c.off[pc]!);
 
 /**
  * The kernel's structural checks, in its order (bpf_check): call targets (add_subprog), jumps
@@ -89,12 +160,13 @@ const jumpTarget = (s: SlotView, pc: number): number => pc + 1 + (s.op === 0x06 
  * as in a privileged kernel.
  */
 export function checkStructure(insns: readonly Insn[]): StructureError | undefined {
-  return checkSlots(toSlots(insns));
+  return checkCode(Code.fromInsns(insns));
 }
 
-/** {@link checkStructure} on slots ({@link toSlots}, {@link slotsFromBytes}). */
-export function checkSlots(slots: readonly (SlotView | undefined)[], starts = subprogStarts(slots)): StructureError | undefined {
-  const n = slots.length;
+/** {@link checkStructure} on a {@link Code}. */
+export function checkCode(code: Code, starts = subprogStarts(code)): StructureError | undefined {
+  const n = code.length;
+  const { op, tail } = code;
   // add_subprog
   for (const t of starts) if (t < 0 || t >= n) return { insn: 0, message: `call to invalid destination` };
   // check_subprogs
@@ -102,45 +174,56 @@ export function checkSlots(slots: readonly (SlotView | undefined)[], starts = su
     const start = starts[si]!;
     const end = si + 1 < starts.length ? starts[si + 1]! : n;
     for (let pc = start; pc < end; pc++) {
-      const s = slots[pc];
-      if (!s) continue;
-      const k = jumpKind(s.op);
+      if (tail[pc]) continue;
+      const k = jumpKind(op[pc]!);
       if (k !== 1 && k !== 2) continue;
-      const to = jumpTarget(s, pc);
+      const to = jumpTarget(code, pc);
       if (to < start || to >= end) return { insn: pc, message: `jump out of range from insn ${pc} to ${to}` };
     }
     // The last slot of the subprogram, as raw bytes: when it is the second slot of an lddw, its own
     // opcode byte decides (the lddw check comes later)
     const last = end - 1;
-    const ls = slots[last];
-    const rawOp = ls ? ls.op : (slots[last - 1]?.head2 ?? 0) & 0xff;
+    const rawOp = tail[last] ? code.head2[last - 1]! & 0xff : op[last]!;
     const ok = rawOp === 0x95 || rawOp === 0x05 || rawOp === 0x06;
-    if (!ok) return { insn: ls ? last : last - 1, message: 'last insn is not an exit or jmp' };
+    if (!ok) return { insn: tail[last] ? last - 1 : last, message: 'last insn is not an exit or jmp' };
   }
   // resolve_pseudo_ldimm64: an lddw needs its whole second slot, and that slot's head must be 0.
   for (let pc = 0; pc < n; pc++) {
-    const s = slots[pc];
-    if (s?.op === Opcode.LDDW && (pc === n - 1 || slots[pc + 1] !== undefined || (s.head2 ?? 0) !== 0)) {
+    if (!tail[pc] && op[pc] === Opcode.LDDW && (pc === n - 1 || !tail[pc + 1] || code.head2[pc] !== 0)) {
       return { insn: pc, message: 'invalid bpf_ld_imm64 insn' };
     }
   }
-  // check_cfg: every slot reachable from the entry or a subprogram entry.
+  const unreachable = firstUnreachable(code, starts);
+  return unreachable < 0 ? undefined : { insn: unreachable, message: `unreachable insn ${unreachable}` };
+}
+
+/**
+ * check_cfg: the first slot not reachable from the entry or a subprogram entry, or -1. Straight
+ * runs are followed in a loop; only branch targets wait on the stack.
+ */
+function firstUnreachable(code: Code, starts: readonly number[]): number {
+  const n = code.length;
+  const { op, tail } = code;
   const seen = new Uint8Array(n);
-  const stack = [...starts];
-  while (stack.length) {
-    const pc = stack.pop()!;
-    if (pc < 0 || pc >= n || seen[pc]) continue;
-    seen[pc] = 1;
-    const s = slots[pc];
-    if (!s) continue;
-    const wide = s.op === Opcode.LDDW && pc + 1 < n && slots[pc + 1] === undefined;
-    if (wide) seen[pc + 1] = 1;
-    const k = jumpKind(s.op);
-    if (k === 3) continue;
-    if (k === 1) stack.push(jumpTarget(s, pc));
-    else if (k === 2) stack.push(pc + 1, jumpTarget(s, pc));
-    else stack.push(pc + (wide ? 2 : 1));
+  const stack = new Int32Array(n + starts.length + 1);
+  let top = 0;
+  for (const st of starts) stack[top++] = st;
+  while (top > 0) {
+    let pc = stack[--top]!;
+    while (pc >= 0 && pc < n && !seen[pc]) {
+      seen[pc] = 1;
+      if (tail[pc]) break;
+      const wide = op[pc] === Opcode.LDDW && pc + 1 < n && tail[pc + 1] === 1;
+      if (wide) seen[pc + 1] = 1;
+      const k = jumpKind(op[pc]!);
+      if (k === 3) break;
+      if (k === 1) pc = jumpTarget(code, pc);
+      else if (k === 2) {
+        if (top < stack.length) stack[top++] = jumpTarget(code, pc);
+        pc += 1;
+      } else pc += wide ? 2 : 1;
+    }
   }
-  for (let pc = 0; pc < n; pc++) if (!seen[pc]) return { insn: pc, message: `unreachable insn ${pc}` };
-  return undefined;
+  for (let pc = 0; pc < n; pc++) if (!seen[pc]) return pc;
+  return -1;
 }

@@ -1,5 +1,5 @@
 import { progTypeFromName, progTypeName, attachTypeFromName, attachTypeName, mapTypeName, MapType, type Insn } from '@tsbpf/core';
-import { checkSlots, slotsFromBytes, subprogStarts, toSlots } from './structure.js';
+import { Code, checkCode, subprogStarts } from './structure.js';
 import { Engine, Reject, EINVAL, EACCES, E2BIG } from './engine.js';
 import type { Slot } from './liveness.js';
 import type { VerifierMap, VerifyOptions, VerifyResult, VerifyStats } from './types.js';
@@ -93,14 +93,14 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
   };
   const inputError = (message: string, insn?: number): VerifyResult =>
     done({ ok: false, log: message + '\n', error: { code: 'E_VERIFIER_INPUT', message, errno: EINVAL, insn } });
-  let slots: (Slot | undefined)[];
+  let code: Code;
   if (program instanceof Uint8Array) {
     if (program.length % 8 !== 0) return inputError(`program length ${program.length} is not a multiple of 8 bytes`);
-    slots = slotsFromBytes(program);
+    code = Code.fromBytes(program);
   } else if (Array.isArray(program)) {
     const bad = program.findIndex((i) => !insnShapeOk(i));
     if (bad >= 0) return inputError(`insn ${bad}: not an instruction (op 0..255, dst and src 0..15, off 16-bit, imm 32-bit)`, bad);
-    slots = toSlots(program);
+    code = Code.fromInsns(program);
   } else return inputError('the program must be a Uint8Array of 8-byte slots or an array of instructions');
   if (typeof options !== 'object' || options === null) return inputError('options must be an object with at least progType');
   const progType = resolveNumber(options.progType, progTypeFromName);
@@ -110,7 +110,7 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
     return inputError(`unknown attach type ${String(options.expectedAttachType)}`);
   }
   const logLevel = options.logLevel ?? 0;
-  if (slots.length === 0) return done({ ok: false, log: 'empty program\n', error: { code: 'E_VERIFIER_INPUT', message: 'empty program', errno: EINVAL } });
+  if (code.length === 0) return done({ ok: false, log: 'empty program\n', error: { code: 'E_VERIFIER_INPUT', message: 'empty program', errno: EINVAL } });
   const maps = new Map<number, VerifierMap>();
   if (options.maps !== undefined && !Array.isArray(options.maps)) return inputError('maps must be an array of map descriptions');
   for (const [i, m] of (options.maps ?? []).entries()) {
@@ -132,10 +132,10 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
   };
 
   // add_subprog_and_kfunc and check_subprogs come first, resolve_pseudo_ldimm64 and check_cfg after
-  const subprogs = subprogStarts(slots);
-  const st = checkSlots(slots, subprogs);
+  const subprogs = subprogStarts(code);
+  const st = checkCode(code, subprogs);
   if (st && !st.message.startsWith('unreachable') && st.message !== 'invalid bpf_ld_imm64 insn') return reject(st.message, st.insn, EINVAL);
-  const bad: Early | undefined = resolveLdImm64(slots, maps, st) ?? (st && !st.message.startsWith('unreachable') ? st : undefined) ?? jumpIntoLdImm64(slots, st) ?? st;
+  const bad: Early | undefined = resolveLdImm64(code, maps, st) ?? (st && !st.message.startsWith('unreachable') ? st : undefined) ?? jumpIntoLdImm64(code, st) ?? st;
   if (bad) return reject(bad.message, bad.insn, bad.errno ?? EINVAL);
 
   // check_btf_func: LD_ABS / LD_IND may end the program, so only in functions returning int
@@ -143,13 +143,12 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
     if (!fn.returnsVoid || fn.insn === 0) continue;
     const si = subprogs.indexOf(fn.insn);
     if (si < 0) continue;
-    const end = si + 1 < subprogs.length ? subprogs[si + 1]! : slots.length;
+    const end = si + 1 < subprogs.length ? subprogs[si + 1]! : code.length;
     for (let pc = fn.insn; pc < end; pc++) {
-      const s = slots[pc];
-      if (s && (s.op & 7) === 0 && s.op !== 0x18) return reject("LD_ABS is only allowed in functions that return 'int'.", fn.insn, EINVAL);
+      if (!code.tail[pc] && (code.op[pc]! & 7) === 0 && code.op[pc] !== 0x18) return reject("LD_ABS is only allowed in functions that return 'int'.", fn.insn, EINVAL);
     }
   }
-  const engine = new Engine(slots, {
+  const engine = new Engine(code, {
     progType,
     attachType,
     maps,
@@ -182,7 +181,7 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
   }
   finish();
   // check_max_stack_depth: the deepest call chain's combined frames
-  const combined = maxCombinedStack(slots, subprogs, engine.stackDepth);
+  const combined = maxCombinedStack(code, subprogs, engine.stackDepth);
   if (combined) return reject(combined.message, undefined, EACCES, engine.log);
   const lines = logLevel >= 1 ? [...engine.log, statsLine(stats), `stack depth ${stats.stackDepths.join('+')}`] : [];
   const res: VerifyResult = done({ ok: true, log: lines.length ? lines.join('\n') + '\n' : '' });
@@ -194,26 +193,28 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
 type Early = { message: string; insn: number; errno?: number };
 
 /** resolve_pseudo_ldimm64: opcode table, reserved fields, `lddw` pairs and their map operands. */
-function resolveLdImm64(slots: readonly (Slot | undefined)[], maps: Map<number, VerifierMap>, st: Early | undefined): Early | undefined {
-  for (let pc = 0; pc < slots.length; pc++) {
-    const s = slots[pc];
-    if (!s) continue;
-    if (!OPCODE_OK[s.op]) return { message: `unknown opcode ${s.op.toString(16).padStart(2, '0')}`, insn: pc };
-    if ((s.op & 7) === 1 && s.imm !== 0) return { message: 'BPF_LDX uses reserved fields', insn: pc };
-    if (s.op !== 0x18) continue;
-    if (pc === slots.length - 1 || slots[pc + 1] !== undefined || (s.head2 ?? 0) !== 0 || s.dst > 10) {
+function resolveLdImm64(code: Code, maps: Map<number, VerifierMap>, st: Early | undefined): Early | undefined {
+  const n = code.length;
+  for (let pc = 0; pc < n; pc++) {
+    if (code.tail[pc]) continue;
+    const op = code.op[pc]!;
+    if (!OPCODE_OK[op]) return { message: `unknown opcode ${op.toString(16).padStart(2, '0')}`, insn: pc };
+    if ((op & 7) === 1 && code.imm[pc] !== 0) return { message: 'BPF_LDX uses reserved fields', insn: pc };
+    if (op !== 0x18) continue;
+    if (pc === n - 1 || !code.tail[pc + 1] || code.head2[pc] !== 0 || code.dst[pc]! > 10) {
       return st ?? { message: 'invalid bpf_ld_imm64 insn', insn: pc };
     }
-    if (s.src === 0 || s.src === 3 || s.src === 4) continue;
-    if (s.src !== 1 && s.src !== 2 && s.src !== 5 && s.src !== 6) return { message: 'unrecognized bpf_ld_imm64 insn', insn: pc };
-    const m = maps.get(s.imm);
-    if (!m) return { message: `fd ${s.imm} is not pointing to valid bpf_map`, insn: pc, errno: EBADF };
-    if (s.src === 1 || s.src === 5) {
-      if (s.imm2 !== 0) return { message: 'unrecognized bpf_ld_imm64 insn', insn: pc };
+    const src = code.src[pc]!;
+    if (src === 0 || src === 3 || src === 4) continue;
+    if (src !== 1 && src !== 2 && src !== 5 && src !== 6) return { message: 'unrecognized bpf_ld_imm64 insn', insn: pc };
+    const m = maps.get(code.imm[pc]!);
+    if (!m) return { message: `fd ${code.imm[pc]} is not pointing to valid bpf_map`, insn: pc, errno: EBADF };
+    if (src === 1 || src === 5) {
+      if (code.imm2[pc] !== 0) return { message: 'unrecognized bpf_ld_imm64 insn', insn: pc };
     } else {
       const directOk = m.type === MapType.Array || m.type === MapType.Arena;
       if (!directOk) return { message: 'no direct value access support for this map type', insn: pc };
-      const off = s.imm2 >>> 0;
+      const off = code.imm2[pc]! >>> 0;
       if (off >= m.valueSize) return { message: `direct value offset of ${off} is not allowed`, insn: pc };
     }
   }
@@ -224,16 +225,17 @@ function resolveLdImm64(slots: readonly (Slot | undefined)[], maps: Map<number, 
  * check_cfg: a jump may not land on the second slot of an lddw. The kernel walks slots in order:
  * an unreachable slot (`st`) before the lddw is reported first.
  */
-function jumpIntoLdImm64(slots: readonly (Slot | undefined)[], st: Early | undefined): Early | undefined {
-  for (let pc = 0; pc < slots.length; pc++) {
-    const s = slots[pc];
-    if (!s) continue;
-    const cls = s.op & 7;
+function jumpIntoLdImm64(code: Code, st: Early | undefined): Early | undefined {
+  const n = code.length;
+  for (let pc = 0; pc < n; pc++) {
+    if (code.tail[pc]) continue;
+    const op = code.op[pc]!;
+    const cls = op & 7;
     if (cls !== 5 && cls !== 6) continue;
-    const op = s.op & 0xf0;
-    if (op === 0x80 || op === 0x90) continue;
-    const to = pc + 1 + (op === 0 && cls === 6 ? s.imm : s.off);
-    if (to >= 0 && to < slots.length && slots[to] === undefined && !(st && st.insn <= to - 1)) {
+    const code4 = op & 0xf0;
+    if (code4 === 0x80 || code4 === 0x90) continue;
+    const to = pc + 1 + (code4 === 0 && cls === 6 ? code.imm[pc]! : code.off[pc]!);
+    if (to >= 0 && to < n && code.tail[to] && !(st && st.insn <= to - 1)) {
       return { message: `jump into the middle of ldimm64 insn ${to - 1}`, insn: pc };
     }
   }
@@ -245,16 +247,15 @@ function statsLine(s: VerifyStats): string {
 }
 
 /** Combined stack of the deepest bpf-to-bpf call chain (each frame rounded up to 32 bytes). */
-function maxCombinedStack(slots: readonly (Slot | undefined)[], subprogs: number[], depths: number[]): { message: string } | undefined {
+function maxCombinedStack(code: Code, subprogs: number[], depths: number[]): { message: string } | undefined {
   const idx = (pc: number) => {
     let i = 0;
     while (i + 1 < subprogs.length && subprogs[i + 1]! <= pc) i++;
     return i;
   };
   const callees: number[][] = subprogs.map(() => []);
-  for (let pc = 0; pc < slots.length; pc++) {
-    const s = slots[pc];
-    if (s && s.op === 0x85 && s.src === 1) callees[idx(pc)]!.push(subprogs.indexOf(pc + 1 + s.imm));
+  for (let pc = 0; pc < code.length; pc++) {
+    if (!code.tail[pc] && code.op[pc] === 0x85 && code.src[pc] === 1) callees[idx(pc)]!.push(subprogs.indexOf(pc + 1 + code.imm[pc]!));
   }
   const frame = (i: number) => Math.ceil(Math.max(depths[i] ?? 0, 1) / 32) * 32;
   // deepest chain below each subprogram (memoised; a cycle is recursion, which the kernel's
