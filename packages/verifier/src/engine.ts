@@ -11,6 +11,7 @@ import {
   refineCond,
   scalarAlu,
   scalarBswap,
+  scalarConstParts,
   scalarIsConst,
   scalarMovsx,
   scalarSubsumes,
@@ -175,6 +176,7 @@ const ALU_NAMES = ['+=', '-=', '*=', '/=', '|=', '&=', '<<=', '>>=', 'neg', '%='
 export class Engine {
   /** The program's slots. */
   readonly code: Code;
+  private readonly slot: Slot = { op: 0, dst: 0, src: 0, off: 0, imm: 0, imm2: 0, head2: 0 };
   readonly live: Uint16Array;
   private readonly liveLo: Uint32Array;
   private readonly liveHi: Uint32Array;
@@ -301,7 +303,8 @@ export class Engine {
           continue;
         }
       }
-      const s = this.code.at(pc);
+      // one slot object for the whole run: step() reads it and keeps nothing of it
+      const s = this.code.load(pc, this.slot);
       if (!s) this.fail(`invalid insn idx ${pc}`, EFAULT);
       if (o.logLevel >= 1) this.verbose(`${pc}: (${s.op.toString(16).padStart(2, '0')}) ${insnText(s, pc)}`);
       if (o.recordStates && this.stateText[pc] === undefined) this.stateText[pc] = frameString(this.frame());
@@ -1225,7 +1228,7 @@ export class Engine {
     this.checkDst(s.dst);
     switch (s.src) {
       case 0:
-        this.setReg(s.dst, constReg(BigInt.asUintN(64, (BigInt(s.imm2) << 32n) | BigInt(s.imm >>> 0))));
+        this.setReg(s.dst, scalarReg(scalarConstParts(s.imm2, s.imm >>> 0)));
         return;
       case 1:
       case 5: {

@@ -276,15 +276,21 @@ function walkSegment(
   }
 }
 
-/** Backward: the stack slots each slot reads (use) and fully overwrites (def), from the recorded bases. */
-function stackUseDef(code: Code, base: Int16Array, seen: Uint8Array): { useLo: Uint32Array; useHi: Uint32Array; defLo: Uint32Array; defHi: Uint32Array } {
+/** Backward: the registers and stack slots each slot reads (use) and fully overwrites (def), the latter from the recorded bases. */
+function slotUseDef(code: Code, base: Int16Array, seen: Uint8Array, helperArgs: ((id: number) => number) | undefined): SlotFacts {
   const n = code.length;
+  const use = new Uint16Array(n);
+  const def = new Uint16Array(n);
   const useLo = new Uint32Array(n);
   const useHi = new Uint32Array(n);
   const defLo = new Uint32Array(n);
   const defHi = new Uint32Array(n);
   for (let pc = 0; pc < n; pc++) {
-    if (code.tail[pc] || !seen[pc]) continue;
+    if (code.tail[pc]) continue;
+    const x = useDef(code, pc, helperArgs);
+    use[pc] = x & 0xffff;
+    def[pc] = x >>> 16;
+    if (!seen[pc]) continue;
     const sop = code.op[pc]!;
     const soff = code.off[pc]!;
     const cls = sop & 7;
@@ -311,7 +317,7 @@ function stackUseDef(code: Code, base: Int16Array, seen: Uint8Array): { useLo: U
       }
     }
   }
-  return { useLo, useHi, defLo, defHi };
+  return { use, def, useLo, useHi, defLo, defHi };
 }
 
 /** Register and stack-slot liveness of every slot (see {@link liveRegisters}, {@link liveStackSlots}). */
@@ -334,26 +340,11 @@ export function liveness(code: Code, starts: readonly number[], helperArgs?: (id
   const { entry, count } = joinPoints(code, starts, cfg);
   const seg = segmentsOf(code, entry, count, cfg);
   const { base, seen } = stackBases(code, starts, helperArgs, cfg);
-  const ud = stackUseDef(code, base, seen);
-  const use = new Uint16Array(n);
-  const def = new Uint16Array(n);
-  for (let pc = 0; pc < n; pc++) {
-    if (code.tail[pc]) continue;
-    const x = useDef(code, pc, helperArgs);
-    use[pc] = x & 0xffff;
-    def[pc] = x >>> 16;
-  }
-  const facts = { use, def, ...ud };
+  const facts = slotUseDef(code, base, seen, helperArgs);
   const sums = segmentSummaries(seg, facts);
   const ins = solveSegments(seg, sums);
   const out: Liveness = { regs: new Uint16Array(n), lo: new Uint32Array(n), hi: new Uint32Array(n) };
-  fillSlots(seg, facts, ins, out);
-  for (let pc = 0; pc < n; pc++) {
-    if (!seen[pc]) {
-      out.lo[pc] = 0xffffffff;
-      out.hi[pc] = 0xffffffff;
-    }
-  }
+  fillSlots(seg, facts, ins, seen, out);
   return out;
 }
 
@@ -497,7 +488,7 @@ function solveSegments(seg: Segments, s: ReturnType<typeof segmentSummaries>): {
 }
 
 /** Every slot's facts: one backward walk per segment from what its successors need. */
-function fillSlots(seg: Segments, f: SlotFacts, ins: { regs: Uint16Array; lo: Uint32Array; hi: Uint32Array }, out: Liveness): void {
+function fillSlots(seg: Segments, f: SlotFacts, ins: { regs: Uint16Array; lo: Uint32Array; hi: Uint32Array }, seen: Uint8Array, out: Liveness): void {
   for (let k = 0; k < seg.count; k++) {
     const a = seg.succ0[k]!;
     const b = seg.succ1[k]!;
@@ -510,8 +501,9 @@ function fillSlots(seg: Segments, f: SlotFacts, ins: { regs: Uint16Array; lo: Ui
       l = (f.useLo[pc]! | (l & ~f.defLo[pc]!)) >>> 0;
       h = (f.useHi[pc]! | (h & ~f.defHi[pc]!)) >>> 0;
       out.regs[pc] = r;
-      out.lo[pc] = l;
-      out.hi[pc] = h;
+      // slots the forward pass never reached: every stack slot live (conservative)
+      out.lo[pc] = seen[pc] ? l : 0xffffffff;
+      out.hi[pc] = seen[pc] ? h : 0xffffffff;
     }
   }
 }

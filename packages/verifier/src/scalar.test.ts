@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hasShared, sharedPath } from '@tsbpf/testkit';
 import {
-  branchTaken, negateOp, refineCond, scalarAlu, scalarBswap, scalarConst, scalarContains, scalarEqual, scalarIsConst, scalarMovsx,
+  branchTaken, negateOp, refineCond, scalarAlu, scalarBswap, scalarConst, scalarConstParts, scalarContains, scalarEqual, scalarIsConst, scalarMovsx,
   refineCondRaw, scalarInvariantViolation, scalarPtrOffset, scalarString, scalarSubsumes, scalarTruncate, scalarUnknown, scalarValue, syncBounds, type AluOp, type JmpOp, type Scalar,
   type ScalarOptions,
 } from './scalar.js';
@@ -381,6 +381,20 @@ describe('soundness: every concrete result lies in the abstract one', () => {
 const U = scalarUnknown();
 const c = (v: bigint | number) => scalarConst(BigInt(v));
 const u8 = scalarTruncate(U, 1); // r = *(u8 *)(...)
+
+describe('constants', () => {
+  it('an lddw constant built from its halves is the constant of the whole value (20k samples and the cached edges)', () => {
+    const edges = fc.constantFrom(0, 1, 1023, 1024, 0x7fffffff, 0x80000000, 0xffffff00, 0xfffffeff, 0xffffffff);
+    const hi = fc.oneof(fc.integer({ min: -0x80000000, max: 0x7fffffff }), fc.constantFrom(0, -1, 1, -0x80000000, 0x7fffffff));
+    const lo = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), edges);
+    fc.assert(
+      fc.property(hi, lo, (h, l) => {
+        expect(scalarConstParts(h, l)).toEqual(scalarConst(BigInt.asUintN(64, (BigInt(h) << 32n) | BigInt(l))));
+      }),
+      { numRuns: 20000 },
+    );
+  });
+});
 
 describe('precision against the kernel algorithms', () => {
   it('keeps constants constant', () => {

@@ -522,6 +522,18 @@ export function scalarConst(v: bigint): Scalar {
   return constOf(u);
 }
 
+/**
+ * The constant `hi << 32 | lo` as an `lddw` holds it (`hi` signed 32-bit, `lo` unsigned): the same
+ * scalar as {@link scalarConst}, without the BigInt work the halves make unnecessary.
+ */
+export function scalarConstParts(hi: number, lo: number): Scalar {
+  if (hi === 0 && lo < 1024) return scalarConst(BigInt(lo));
+  if (hi === -1 && lo >= 0xffffff00) return scalarConst(BigInt(lo) - 0x1_0000_0000n);
+  const u = (BigInt(hi >>> 0) << 32n) | BigInt(lo);
+  const sv = hi < 0 ? u - TWO64 : u;
+  return mk({ value: u, mask: 0n }, sv, sv, u, u, lo | 0, lo | 0, lo, lo);
+}
+
 /** A constant scalar of `u` in [0, 2^64). */
 function constOf(u: bigint): Scalar {
   const lo = Number(BigInt.asUintN(32, u));
@@ -870,8 +882,9 @@ function arsh32(r: W, k: number): void {
 function aluConcrete(op: AluOp, a: bigint, b: bigint, is64: boolean): bigint {
   const w = is64 ? 64 : 32;
   const mask = is64 ? M64 : M32;
-  const A = a & mask;
-  const B = b & mask;
+  // tnum values are u64 already: only the 32-bit forms need their low half
+  const A = is64 ? a : a & M32;
+  const B = is64 ? b : b & M32;
   switch (op) {
     case 'add':
       return (A + B) & mask;

@@ -56,6 +56,19 @@ export class Code {
     return s;
   }
 
+  /** {@link at} into an object the caller reuses (no allocation), or undefined for an `lddw` tail. */
+  load(pc: number, into: SlotView): SlotView | undefined {
+    if (pc < 0 || pc >= this.length || this.tail[pc]) return undefined;
+    into.op = this.op[pc]!;
+    into.dst = this.dst[pc]!;
+    into.src = this.src[pc]!;
+    into.off = this.off[pc]!;
+    into.imm = this.imm[pc]!;
+    into.imm2 = this.imm2[pc]!;
+    into.head2 = this.head2[pc]!;
+    return into;
+  }
+
   /** Reads slots straight from the kernel's encoding (8 bytes each, little endian). */
   static fromBytes(bytes: Uint8Array): Code {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
