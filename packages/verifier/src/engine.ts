@@ -32,6 +32,7 @@ import {
   STACK,
   UNKNOWN_REG,
   constReg,
+  immReg,
   copyState,
   ownStack,
   frameString,
@@ -658,8 +659,7 @@ export class Engine {
           else this.setReg(s.dst, scalarReg(scalarMovsx(src.s, s.off as 8 | 16 | 32, is64)));
         }
       } else {
-        const v = is64 ? BigInt(s.imm) : BigInt(s.imm >>> 0);
-        this.setReg(s.dst, constReg(v));
+        this.setReg(s.dst, immReg(s.imm, is64));
       }
       return;
     }
@@ -673,7 +673,7 @@ export class Engine {
     else {
       if ((op === 0x30 || op === 0x90) && s.imm === 0) this.fail('div by zero', EINVAL);
       if ((op === 0x60 || op === 0x70 || op === 0xc0) && (s.imm < 0 || s.imm >= (is64 ? 64 : 32))) this.fail(`invalid shift ${s.imm}`, EINVAL);
-      srcReg = constReg(is64 ? BigInt(s.imm) : BigInt(s.imm >>> 0));
+      srcReg = immReg(s.imm, is64);
     }
     this.checkDst(s.dst);
     const signed = s.off === 1;

@@ -7,6 +7,7 @@ import {
   refineCondRaw, scalarInvariantViolation, scalarPtrOffset, scalarString, scalarSubsumes, scalarTruncate, scalarUnknown, scalarValue, syncBounds, type AluOp, type JmpOp, type Scalar,
   type ScalarOptions,
 } from './scalar.js';
+import { immReg } from './state.js';
 
 const M64 = (1n << 64n) - 1n;
 const M32 = 0xffffffffn;
@@ -390,6 +391,19 @@ describe('constants', () => {
     fc.assert(
       fc.property(hi, lo, (h, l) => {
         expect(scalarConstParts(h, l)).toEqual(scalarConst(BigInt.asUintN(64, (BigInt(h) << 32n) | BigInt(l))));
+      }),
+      { numRuns: 20000 },
+    );
+  });
+});
+
+describe('immediates', () => {
+  it('an immediate is its sign-extended (64-bit) or zero-extended (32-bit) constant (20k samples)', () => {
+    const imm = fc.oneof(fc.integer({ min: -0x80000000, max: 0x7fffffff }), fc.constantFrom(0, 1, 1023, 1024, -1, -256, -257, -0x80000000, 0x7fffffff));
+    fc.assert(
+      fc.property(imm, fc.boolean(), (i, is64) => {
+        const want = is64 ? BigInt.asUintN(64, BigInt(i)) : BigInt(i >>> 0);
+        expect(immReg(i, is64).s).toEqual(scalarConst(want));
       }),
       { numRuns: 20000 },
     );

@@ -4,7 +4,7 @@
  * (at every branch and checkpoint) copies arrays of references, not registers.
  */
 import type { VerifierMap } from './types.js';
-import { scalarConst, scalarString, scalarUnknown, scalarIsConst, scalarValue, type Scalar } from './scalar.js';
+import { scalarConst, scalarConstParts, scalarString, scalarUnknown, scalarIsConst, scalarValue, type Scalar } from './scalar.js';
 
 /** Register types (`enum bpf_reg_type`, the subset we track). */
 export const enum RT {
@@ -90,6 +90,17 @@ export function scalarReg(s: Scalar, id = 0): Reg {
 }
 export function constReg(v: bigint): Reg {
   return scalarReg(scalarConst(v));
+}
+
+const SMALL_REGS = new Array<Reg | undefined>(1024);
+/**
+ * The constant an instruction's immediate makes: sign-extended to 64 bits (`is64`) or
+ * zero-extended from 32. Registers are never changed in place, so small ones are shared.
+ */
+export function immReg(imm: number, is64: boolean): Reg {
+  const lo = imm >>> 0;
+  if (lo < 1024) return (SMALL_REGS[lo] ??= scalarReg(scalarConstParts(0, lo)));
+  return scalarReg(scalarConstParts(is64 && imm < 0 ? -1 : 0, lo));
 }
 export function ptrReg(t: RT, fields: Partial<Reg> = {}): Reg {
   return { t, nul: false, rdonly: false, off: 0, s: ZERO, id: 0, ref: 0, range: 0, frame: 0, ...fields };
