@@ -96,22 +96,23 @@ export interface GlobalFunc {
   argsError?: string;
 }
 
-/** The subprogram (index in `starts`) of every slot. */
-function subprogIndexOf(n: number, starts: readonly number[]): Int32Array {
-  const out = new Int32Array(n);
-  let si = 0;
-  for (let pc = 0; pc < n; pc++) {
-    while (si + 1 < starts.length && starts[si + 1]! <= pc) si++;
-    out[pc] = si;
+/** The subprogram (index in `starts`, sorted) that slot `pc` belongs to. */
+function subprogOf(starts: readonly number[], pc: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= pc) lo = mid;
+    else hi = mid - 1;
   }
-  return out;
+  return lo;
 }
 
 /** Subprograms (by index) that use LD_ABS / LD_IND, which may end the program early. */
-function ldAbsSubprogIndexes(code: Code, subprogIndex: Int32Array): Set<number> {
+function ldAbsSubprogIndexes(code: Code, starts: readonly number[]): Set<number> {
   const out = new Set<number>();
   for (let pc = 0; pc < code.length; pc++) {
-    if (!code.tail[pc] && (code.op[pc]! & 7) === 0 && code.op[pc] !== 0x18) out.add(subprogIndex[pc]!);
+    if (!code.tail[pc] && (code.op[pc]! & 7) === 0 && code.op[pc] !== 0x18) out.add(subprogOf(starts, pc));
   }
   return out;
 }
@@ -200,7 +201,6 @@ export class Engine {
   private readonly auxType: Uint8Array;
   private readonly ldAbsSubprogs = new Set<number>();
   readonly stateText: (string | undefined)[];
-  private readonly subprogIndex: Int32Array;
   /** Global functions called from verified code (do_check_subprogs verifies these). */
   private readonly calledGlobals = new Set<number>();
   private changesPkt: Uint8Array | undefined;
@@ -223,8 +223,7 @@ export class Engine {
     this.stackDepth = new Array(o.subprogs.length).fill(0);
     this.stateText = o.recordStates ? new Array(n) : [];
     // (separate functions: one constructor with several hot loops loses its optimised code in V8)
-    this.subprogIndex = subprogIndexOf(n, o.subprogs);
-    for (const si of ldAbsSubprogIndexes(code, this.subprogIndex)) if (si > 0) this.ldAbsSubprogs.add(o.subprogs[si]!);
+    for (const si of ldAbsSubprogIndexes(code, o.subprogs)) if (si > 0) this.ldAbsSubprogs.add(o.subprogs[si]!);
     this.prune = prunePoints(code);
   }
 
@@ -1116,7 +1115,7 @@ export class Engine {
     }
     const depth = -minOff;
     if (depth > f.depth) f.depth = depth;
-    const si = this.subprogIndex[f.subprog]!;
+    const si = subprogOf(this.o.subprogs, f.subprog);
     if (depth > this.stackDepth[si]!) this.stackDepth[si] = depth;
     if (kind === 'write') ownStack(f);
     if (!varConst) {
@@ -1587,7 +1586,7 @@ export class Engine {
       const c = this.code;
       for (let pc = 0; pc < c.length; pc++) {
         if (c.tail[pc] || c.op[pc] !== 0x85) continue;
-        const si = this.subprogIndex[pc]!;
+        const si = subprogOf(subs, pc);
         if (c.src[pc] === 0 && helperChangesPktData(c.imm[pc]!)) marks[si] = 1;
         else if (c.src[pc] === 1) edges.push([si, subs.indexOf(pc + 1 + c.imm[pc]!)]);
       }
@@ -1981,7 +1980,7 @@ export class Engine {
     }
     const depth = -minOff;
     if (depth > f.depth) f.depth = depth;
-    const si = this.subprogIndex[f.subprog]!;
+    const si = subprogOf(this.o.subprogs, f.subprog);
     if (depth > this.stackDepth[si]!) this.stackDepth[si] = depth;
     for (let i = minOff; i < maxOff + size; i++) {
       const idx = STACK + i;
