@@ -279,6 +279,7 @@ function walkSegment(
 /** Backward: the registers and stack slots each slot reads (use) and fully overwrites (def), the latter from the recorded bases. */
 function slotUseDef(code: Code, base: Int16Array, seen: Uint8Array, helperArgs: ((id: number) => number) | undefined): SlotFacts {
   const n = code.length;
+  const { tail, op, off } = code;
   const use = new Uint16Array(n);
   const def = new Uint16Array(n);
   const useLo = new Uint32Array(n);
@@ -286,13 +287,13 @@ function slotUseDef(code: Code, base: Int16Array, seen: Uint8Array, helperArgs: 
   const defLo = new Uint32Array(n);
   const defHi = new Uint32Array(n);
   for (let pc = 0; pc < n; pc++) {
-    if (code.tail[pc]) continue;
+    if (tail[pc]) continue;
     const x = useDef(code, pc, helperArgs);
     use[pc] = x & 0xffff;
     def[pc] = x >>> 16;
     if (!seen[pc]) continue;
-    const sop = code.op[pc]!;
-    const soff = code.off[pc]!;
+    const sop = op[pc]!;
+    const soff = off[pc]!;
     const cls = sop & 7;
     const size = SIZES[(sop >> 3) & 3]!;
     const b = base[pc]!;
