@@ -342,10 +342,12 @@ export function liveness(code: Code, starts: readonly number[], helperArgs?: (id
   const seg = segmentsOf(code, entry, count, cfg);
   const { base, seen } = stackBases(code, starts, helperArgs, cfg);
   const facts = slotUseDef(code, base, seen, helperArgs);
-  const sums = segmentSummaries(seg, facts);
-  const ins = solveSegments(seg, sums);
+  // without a backward edge between segments one sweep from the last segment settles everything;
+  // otherwise the fixpoint runs on the segments' (gen, kill) summaries first
+  const dag = forwardOnly(seg);
+  const ins = dag ? { regs: new Uint16Array(count), lo: new Uint32Array(count), hi: new Uint32Array(count) } : solveSegments(seg, segmentSummaries(seg, facts));
   const out: Liveness = { regs: new Uint16Array(n), lo: new Uint32Array(n), hi: new Uint32Array(n) };
-  fillSlots(seg, facts, ins, seen, out);
+  fillSlots(seg, facts, ins, seen, out, dag);
   return out;
 }
 
@@ -488,9 +490,24 @@ function solveSegments(seg: Segments, s: ReturnType<typeof segmentSummaries>): {
   return { regs, lo, hi };
 }
 
-/** Every slot's facts: one backward walk per segment from what its successors need. */
-function fillSlots(seg: Segments, f: SlotFacts, ins: { regs: Uint16Array; lo: Uint32Array; hi: Uint32Array }, seen: Uint8Array, out: Liveness): void {
+/** Whether every segment edge goes to a later segment (no loops). */
+function forwardOnly(seg: Segments): boolean {
   for (let k = 0; k < seg.count; k++) {
+    const a = seg.succ0[k]!;
+    const b = seg.succ1[k]!;
+    if ((a >= 0 && a <= k) || (b >= 0 && b <= k)) return false;
+  }
+  return true;
+}
+
+/**
+ * Every slot's facts: one backward walk per segment from what its successors need. With `sweep`
+ * (no loops), segments are walked last to first and each one's live-in is recorded in `ins` for
+ * the earlier ones; otherwise `ins` is the solved fixpoint.
+ */
+function fillSlots(seg: Segments, f: SlotFacts, ins: { regs: Uint16Array; lo: Uint32Array; hi: Uint32Array }, seen: Uint8Array, out: Liveness, sweep: boolean): void {
+  for (let j = 0; j < seg.count; j++) {
+    const k = sweep ? seg.count - 1 - j : j;
     const a = seg.succ0[k]!;
     const b = seg.succ1[k]!;
     let r = (a >= 0 ? ins.regs[a]! : 0) | (b >= 0 ? ins.regs[b]! : 0);
@@ -505,6 +522,11 @@ function fillSlots(seg: Segments, f: SlotFacts, ins: { regs: Uint16Array; lo: Ui
       // slots the forward pass never reached: every stack slot live (conservative)
       out.lo[pc] = seen[pc] ? l : 0xffffffff;
       out.hi[pc] = seen[pc] ? h : 0xffffffff;
+    }
+    if (sweep) {
+      ins.regs[k] = r;
+      ins.lo[k] = l;
+      ins.hi[k] = h;
     }
   }
 }
