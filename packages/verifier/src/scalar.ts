@@ -510,7 +510,11 @@ const M64_LESS_255 = M64 - 255n;
  * scalarString(scalarConst(-1n)); // '-1'
  */
 export function scalarConst(v: bigint): Scalar {
-  const u = v >= 0n && v <= M64 ? v : BigInt.asUintN(64, v);
+  return constU64(v >= 0n && v <= M64 ? v : BigInt.asUintN(64, v));
+}
+
+/** {@link scalarConst} of a value already in [0, 2^64). */
+function constU64(u: bigint): Scalar {
   if (u < 1024n) {
     const i = Number(u);
     return (SMALL[i] ??= constOf(u));
@@ -956,7 +960,7 @@ export function scalarAlu(op: AluOp, dst: Scalar, src: Scalar, is64: boolean, op
   }
   if (is64 ? dst.var.mask === 0n && src.var.mask === 0n : (dst.var.mask & M32) === 0n && (src.var.mask & M32) === 0n) {
     // constants stay constants (what the bounds below and reg_bounds_sync arrive at)
-    return scalarConst(aluConcrete(op, dst.var.value, src.var.value, is64));
+    return constU64(aluConcrete(op, dst.var.value, src.var.value, is64));
   }
   const r = copy(dst);
   switch (op) {
