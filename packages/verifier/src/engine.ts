@@ -147,19 +147,24 @@ function prunePoints(code: Code): Uint8Array {
 
 /** widen_imprecise_scalars: imprecise scalars that differ from `old` become unknown. */
 function widenChanged(old: State, cur: State): void {
+  widenScalars(old, cur, (o, c, f, r) => o !== undefined && o.t === RT.SCALAR && !(r >= 0 && ((old.precise?.[f] ?? 0) >> r) & 1) && !sameScalar(o.s, c.s));
+}
+
+/**
+ * Makes unknown the scalars of `cur` (registers r0-r9 and spilled slots, frame by frame) for which
+ * `widen(old's register or slot, cur's, frame, register number or -1 for a slot)` says so.
+ */
+function widenScalars(old: State, cur: State, widen: (o: Reg | undefined, c: Reg, f: number, r: number) => boolean): void {
   for (let f = 0; f < Math.min(old.frames.length, cur.frames.length); f++) {
     const of = old.frames[f]!;
     const cf = cur.frames[f]!;
-    const precise = old.precise?.[f] ?? 0;
     for (let r = 0; r < 10; r++) {
-      const o = of.regs[r]!;
       const c = cf.regs[r]!;
-      if (o.t === RT.SCALAR && c.t === RT.SCALAR && !((precise >> r) & 1) && !sameScalar(o.s, c.s)) cf.regs[r] = UNKNOWN_REG;
+      if (c.t === RT.SCALAR && widen(of.regs[r], c, f, r)) cf.regs[r] = UNKNOWN_REG;
     }
     for (let k = 0; k < cf.spill.length; k++) {
-      const o = of.spill[k];
       const c = cf.spill[k];
-      if (o && c && o.t === RT.SCALAR && c.t === RT.SCALAR && !sameScalar(o.s, c.s)) ownStack(cf).spill[k] = UNKNOWN_REG;
+      if (c && c.t === RT.SCALAR && widen(of.spill[k], c, f, -1)) ownStack(cf).spill[k] = UNKNOWN_REG;
     }
   }
 }
@@ -428,20 +433,7 @@ export class Engine {
 
   /** Replaces every scalar of `cur` that `old` does not cover by an unknown scalar. */
   private widen(old: State, cur: State): void {
-    for (let f = 0; f < cur.frames.length; f++) {
-      const of = old.frames[f]!;
-      const cf = cur.frames[f]!;
-      for (let r = 0; r < 10; r++) {
-        const o = of.regs[r]!;
-        const c = cf.regs[r]!;
-        if (c.t === RT.SCALAR && !(o.t === RT.SCALAR && scalarSubsumes(o.s, c.s))) cf.regs[r] = UNKNOWN_REG;
-      }
-      for (let k = 0; k < cf.spill.length; k++) {
-        const o = of.spill[k];
-        const c = cf.spill[k];
-        if (c && c.t === RT.SCALAR && !(o && o.t === RT.SCALAR && scalarSubsumes(o.s, c.s))) ownStack(cf).spill[k] = UNKNOWN_REG;
-      }
-    }
+    widenScalars(old, cur, (o, c) => !(o !== undefined && o.t === RT.SCALAR && scalarSubsumes(o.s, c.s)));
   }
 
   /** A hash of what an exact comparison looks at first: equal states have equal fingerprints. */

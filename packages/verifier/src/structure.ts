@@ -51,9 +51,7 @@ export class Code {
 
   /** The slot at `pc` as an object (a fresh one each time), or undefined for the second slot of an `lddw`. */
   at(pc: number): SlotView | undefined {
-    if (pc < 0 || pc >= this.length || this.tail[pc]) return undefined;
-    const s: SlotView = { op: this.op[pc]!, dst: this.dst[pc]!, src: this.src[pc]!, off: this.off[pc]!, imm: this.imm[pc]!, imm2: this.imm2[pc]!, head2: this.head2[pc]! };
-    return s;
+    return this.load(pc, { op: 0, dst: 0, src: 0, off: 0, imm: 0, imm2: 0, head2: 0 });
   }
 
   /** {@link at} into an object the caller reuses (no allocation), or undefined for an `lddw` tail. */
