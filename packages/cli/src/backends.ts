@@ -1,6 +1,7 @@
 import { KernelOracle, probe } from '@tsbpf/kernel';
-import { InterpBackend, RuntimeError } from '@tsbpf/interp';
-import type { Insn } from '@tsbpf/core';
+import { InterpBackend } from '@tsbpf/interp';
+import { JitBackend } from '@tsbpf/jit-wasm';
+import { RuntimeError, type Insn } from '@tsbpf/core';
 import { CliExit } from './io.js';
 
 /** A backend as the CLI uses it: run a uBPF-convention program (r1 = mem, r2 = length) once. */
@@ -10,23 +11,23 @@ export interface CliBackend {
   close(): void;
 }
 
-/** Backends the CLI knows; the first is the default. The JIT joins this list in its issue. */
-export const BACKEND_NAMES = ['interp', 'kernel'] as const;
+/** Backends the CLI knows; the first is the default. */
+export const BACKEND_NAMES = ['interp', 'jit-wasm', 'kernel'] as const;
 
 /**
  * Opens a backend by name, or exits with a message saying why it cannot be used here.
  * `conformance` gives helper 5 bpf_conformance's "unwind" meaning (user-space backends only).
  */
 export function openBackend(name: string, opts: { conformance?: boolean } = {}): CliBackend {
-  if (name === 'interp') {
-    const b = new InterpBackend();
+  if (name === 'interp' || name === 'jit-wasm') {
+    const b = name === 'interp' ? new InterpBackend() : new JitBackend();
     return {
       name,
       run(insns, mem) {
         try {
           return b.runRaw(insns, mem, { unwindHelper5: opts.conformance }).r0;
         } catch (e) {
-          if (e instanceof RuntimeError) throw new CliExit(e.message, 1);
+          if (e instanceof RuntimeError) throw new CliExit(`${e.message} (${e.code})`, 1);
           throw e;
         }
       },

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { AttachType, MapType, ProgType, PseudoLd, assembleLlvm, imm64, type Insn } from '@tsbpf/core';
 import { KernelBackend, probe } from '@tsbpf/kernel';
 import { InterpBackend } from '@tsbpf/interp';
+import { JitBackend } from '@tsbpf/jit-wasm';
 
 /** One benchmark measurement (the `--json` line). */
 export interface BenchRow {
@@ -120,13 +121,14 @@ export function benchKernel(dir: string, name: string, ref: BenchReference, opts
 }
 
 /**
- * Runs one benchmark program on the interpreter: the user-space build (r1 = packet, r2 = its
- * length), timed in-process (median of 5 measurements of about `targetMs` each); instructions per
- * execution are counted by the interpreter itself.
+ * Runs one benchmark program on a user-space backend (the interpreter or the JIT): the user-space
+ * build (r1 = packet, r2 = its length), timed in-process (median of 5 measurements of about
+ * `targetMs` each, after a warm-up of the same length, so the JIT's code is the optimizing tier).
+ * Instructions per execution are counted by the interpreter.
  */
-export function benchInterp(dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
+export function benchUserSpace(backendName: 'interp' | 'jit-wasm', dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
   const readFile = (p: string) => readFileSync(resolve(dir, p), 'utf8');
-  const backend = new InterpBackend();
+  const backend = backendName === 'interp' ? new InterpBackend() : new JitBackend();
   let insns = assembleLlvm(readFile(`${name}.s`), { readFile }).insns;
   if (name === 'hash1000') {
     insns = patchMapMarker(insns, fillBenchHash(backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024 })));
@@ -135,34 +137,96 @@ export function benchInterp(dir: string, name: string, ref: BenchReference, opts
   const space = backend.runtime.space;
   const mem = space.alloc(data.length, 'packet');
   space.write(mem, data);
-  backend.runtime.checkProgram(insns);
-  const prog = backend.load({ insns, progType: ProgType.SocketFilter, name });
-  const once = () => prog.run({ args: [mem, data.length], budget: 1e9 });
-  const first = once();
-  const t0 = process.hrtime.bigint();
-  once();
-  const one = Math.max(1, Number(process.hrtime.bigint() - t0));
+  const args = [mem, data.length];
+  const budget = 1e9;
+  let repeatRun: (n: number) => void;
+  let counted: number | null = null;
+  if (backend instanceof InterpBackend) {
+    const prog = backend.load({ insns, progType: ProgType.SocketFilter, name });
+    counted = prog.run({ args, budget }).insns;
+    repeatRun = (n) => {
+      for (let i = 0; i < n; i++) prog.run({ args, budget });
+    };
+  } else {
+    const prog = backend.load({ insns, progType: ProgType.SocketFilter, name });
+    counted = ref.insnsPerRun.get(name) ?? null;
+    repeatRun = (n) => prog.runRepeat(args, n, { budget });
+  }
   const target = (opts.targetMs ?? 100) * 1e6;
-  const repeat = Math.max(1, Math.min(1_000_000, Math.round(target / one)));
+  const t0 = process.hrtime.bigint();
+  repeatRun(1);
+  const one = Math.max(1, Number(process.hrtime.bigint() - t0));
+  let repeat = Math.max(1, Math.min(10_000_000, Math.round(target / one)));
+  // Warm up for about targetMs (the JIT's module tiers up to optimized code), then recalibrate.
+  const w = process.hrtime.bigint();
+  repeatRun(repeat);
+  const warm = Math.max(1, Number(process.hrtime.bigint() - w) / repeat);
+  repeat = Math.max(1, Math.min(10_000_000, Math.round(target / warm)));
   const samples: number[] = [];
   for (let s = 0; s < 5; s++) {
     const t = process.hrtime.bigint();
-    for (let i = 0; i < repeat; i++) once();
+    repeatRun(repeat);
     samples.push(Number(process.hrtime.bigint() - t) / repeat);
   }
   samples.sort((a, b) => a - b);
-  void ref;
-  return { program: name, backend: 'interp', ns_per_exec: Math.round(samples[2] * 10) / 10, insns_per_exec: first.insns, runs: repeat * 5 };
+  return { program: name, backend: backendName, ns_per_exec: Math.round(samples[2] * 10) / 10, insns_per_exec: counted, runs: repeat * 5 };
+}
+
+/** The interpreter's row (see {@link benchUserSpace}). */
+export function benchInterp(dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
+  return benchUserSpace('interp', dir, name, ref, opts);
 }
 
 /** Runs a benchmark program on the named backend. */
 export function benchProgram(backend: string, dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
-  return backend === 'interp' ? benchInterp(dir, name, ref, opts) : benchKernel(dir, name, ref, opts);
+  return backend === 'interp' || backend === 'jit-wasm' ? benchUserSpace(backend, dir, name, ref, opts) : benchKernel(dir, name, ref, opts);
+}
+
+/** Compile time of the JIT for one program: eBPF to wasm bytes, and bytes to an instance. */
+export interface CompileRow {
+  program: string;
+  slots: number;
+  wasmBytes: number;
+  emitUs: number;
+  instantiateUs: number;
+  usPer1000: number;
+}
+
+/**
+ * Compiles each benchmark program `rounds` times on the JIT (after one warm-up compile) and
+ * reports the median times: eBPF -> WebAssembly bytes, and bytes -> instantiated module.
+ */
+export function benchCompile(dir: string, names: string[], rounds = 9): CompileRow[] {
+  const readFile = (p: string) => readFileSync(resolve(dir, p), 'utf8');
+  const backend = new JitBackend();
+  const fd = fillBenchHash(backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024 }));
+  const rows: CompileRow[] = [];
+  for (const name of names) {
+    let insns = assembleLlvm(readFile(`${name}.s`), { readFile }).insns;
+    if (name === 'hash1000') insns = patchMapMarker(insns, fd);
+    backend.load({ insns, progType: ProgType.SocketFilter, name });
+    const emit: number[] = [];
+    const inst: number[] = [];
+    let slots = 0;
+    let bytes = 0;
+    for (let i = 0; i < rounds; i++) {
+      const p = backend.load({ insns, progType: ProgType.SocketFilter, name });
+      emit.push(p.stats.emitNs);
+      inst.push(p.stats.instantiateNs);
+      slots = p.stats.slots;
+      bytes = p.stats.wasmBytes;
+    }
+    const med = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1] / 1000;
+    const e = med(emit);
+    const n = med(inst);
+    rows.push({ program: name, slots, wasmBytes: bytes, emitUs: e, instantiateUs: n, usPer1000: ((e + n) * 1000) / slots });
+  }
+  return rows;
 }
 
 /** Whether a backend can run benchmarks here, or why not. */
 export function benchBackendReason(name: string): string | undefined {
-  if (name === 'interp') return undefined;
+  if (name === 'interp' || name === 'jit-wasm') return undefined;
   if (name !== 'kernel') return `unknown backend '${name}'`;
   const p = probe();
   return p.ok ? undefined : p.reason;

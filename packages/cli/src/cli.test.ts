@@ -74,6 +74,22 @@ describe('tsbpf asm / disasm', () => {
     expect((await run(['conformance-plugin'], 'b7 01 00 00 00 00 00 00 85 00 00 00 05 00 00 00 b7 00 00 00 02 00 00 00 95 00 00 00 00 00 00 00\n')).out).toBe('0\n');
   });
 
+  it('run and conformance-plugin on the JIT (--backend jit-wasm): the same output and errors', async () => {
+    expect((await run(['run', '--backend', 'jit-wasm', '-'], 'r0 = 42\nexit\n')).out).toBe('0x2a\n');
+    expect((await run(['run', '-b', 'jit-wasm', '--mem', '00 11 22 33', '-'], 'r0 = r2\nexit\n')).out).toBe('0x4\n');
+    const oob = await run(['run', '-b', 'jit-wasm', '-'], 'r0 = *(u64 *)(r1 + 0)\nexit\n');
+    expect(oob.code).toBe(1);
+    expect(oob.err).toContain('insn 0: invalid read of 8 bytes at 0x0');
+    const loop = await run(['run', '-b', 'jit-wasm', '-'], 'l:\ngoto l\n');
+    expect(loop.code).toBe(1);
+    expect(loop.err).toContain('E_BUDGET');
+    expect((await run(['conformance-plugin', '01  02  03  ', '--backend', 'jit-wasm'], 'b7 00 00 00 05 00 00 00 0f 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00\n')).out).toBe('8\n');
+    expect((await run(['conformance-plugin', '-b', 'jit-wasm'], 'b7 01 00 00 00 00 00 00 85 00 00 00 05 00 00 00 b7 00 00 00 02 00 00 00 95 00 00 00 00 00 00 00\n')).out).toBe('0\n');
+    const unknown = await run(['run', '-b', 'nope', '-'], 'exit\n');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('available: interp, jit-wasm, kernel');
+  });
+
   const bin = join(repo, 'packages', 'cli', 'dist', 'bin.js');
   it.runIf(existsSync(bin))('runs as the built bin (what npx tsbpf runs)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsbpf-cli-'));

@@ -178,3 +178,27 @@ export class BtfError extends TsbpfError {
     this.offset = offset;
   }
 }
+
+/** Codes of {@link RuntimeError}. */
+export type RuntimeErrorCode =
+  | 'E_MEM_FAULT'
+  | 'E_UNKNOWN_OPCODE'
+  | 'E_CALL_DEPTH'
+  | 'E_BUDGET'
+  | 'E_UNKNOWN_HELPER'
+  | 'E_BAD_JUMP'
+  | 'E_FELL_OFF';
+
+/**
+ * A program went wrong while running on a user-space backend (the interpreter, the JIT); `pc` is
+ * the instruction (slot) index. Both backends raise the same codes for the same faults.
+ */
+export class RuntimeError extends TsbpfError {
+  declare readonly code: RuntimeErrorCode;
+  readonly pc: number;
+
+  constructor(code: RuntimeErrorCode, pc: number, message: string) {
+    super(code, `insn ${pc}: ${message}`);
+    this.pc = pc;
+  }
+}

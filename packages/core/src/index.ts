@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './isa/opcodes.js';
 export * from './isa/insn.js';
+export { layoutSlots, type SlotLayout } from './isa/slots.js';
 export { make } from './isa/make.js';
 export * from './uapi/index.js';
 export * from './backend.js';

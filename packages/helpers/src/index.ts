@@ -6,3 +6,4 @@ export { Runtime, type RuntimeOptions, type EventContext, type TraceLine, type P
 export { HELPER_IMPLS, type HelperImpl } from './impl.js';
 export { packetPointers, setPacketPointers, readCtxPointer, writeCtxPointer, type PacketPointers } from './packet.js';
 export { parseFormat, formatValue, type Conversion } from './format.js';
+export { userTestRun, type UserTestRunOptions } from './test-run.js';

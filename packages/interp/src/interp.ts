@@ -1,26 +1,7 @@
-import { TsbpfError, classify, encode, helperName, type Insn } from '@tsbpf/core';
+import { RuntimeError, helperName, layoutSlots, type Insn } from '@tsbpf/core';
+
+export { RuntimeError, type RuntimeErrorCode } from '@tsbpf/core';
 import { packetPointers, type Runtime } from '@tsbpf/helpers';
-
-/** Codes of {@link RuntimeError}. */
-export type RuntimeErrorCode =
-  | 'E_MEM_FAULT'
-  | 'E_UNKNOWN_OPCODE'
-  | 'E_CALL_DEPTH'
-  | 'E_BUDGET'
-  | 'E_UNKNOWN_HELPER'
-  | 'E_BAD_JUMP'
-  | 'E_FELL_OFF';
-
-/** A program went wrong while running; `pc` is the instruction (slot) index. */
-export class RuntimeError extends TsbpfError {
-  declare readonly code: RuntimeErrorCode;
-  readonly pc: number;
-
-  constructor(code: RuntimeErrorCode, pc: number, message: string) {
-    super(code, `insn ${pc}: ${message}`);
-    this.pc = pc;
-  }
-}
 
 /** Limits of one run. */
 export interface RunLimits {
@@ -185,45 +166,20 @@ export class Decoded {
   readonly kind: Uint8Array;
 
   constructor(insns: readonly Insn[], resolveLddw?: (insn: Insn) => number | undefined) {
-    const bytes = encode(insns);
-    this.n = bytes.length / 8;
-    this.op = new Uint8Array(this.n);
-    this.dst = new Uint8Array(this.n);
-    this.src = new Uint8Array(this.n);
-    this.off = new Int32Array(this.n);
-    this.imm = new Int32Array(this.n);
-    this.imm2 = new Int32Array(this.n);
-    this.valid = new Uint8Array(this.n);
+    const p = layoutSlots(insns, resolveLddw);
+    this.n = p.n;
+    this.op = p.op;
+    this.dst = p.dst;
+    this.src = p.src;
+    this.off = p.off;
+    this.valid = p.valid;
     this.kind = new Uint8Array(this.n);
-    let slot = 0;
-    for (const insn of insns) {
-      this.op[slot] = insn.op;
-      this.dst[slot] = insn.dst;
-      this.src[slot] = insn.src;
-      this.off[slot] = insn.off;
-      this.imm[slot] = insn.imm;
-      const form = classify(insn);
-      this.valid[slot] = form && insn.dst <= 10 && (insn.src <= 10 || form.kind === 'lddw' || form.kind === 'call') ? 1 : 0;
-      if (insn.wide) {
-        this.imm2[slot] = insn.wide.imm;
-        if (form?.kind === 'lddw' && form.pseudo === 4) {
-          // BPF_PSEUDO_FUNC: the callback's absolute slot, which bpf_loop hands back to the backend.
-          this.imm[slot] = slot + 1 + insn.imm;
-          this.imm2[slot] = 0;
-        } else if (form?.kind === 'lddw' && form.pseudo !== 0) {
-          const v = resolveLddw?.(insn);
-          if (v === undefined) this.valid[slot] = 0;
-          else {
-            this.imm[slot] = v | 0;
-            this.imm2[slot] = Math.floor(v / TWO32) | 0;
-          }
-        }
-        this.kind[slot] = this.valid[slot] ? OPMAP[insn.op] : 0;
-        slot += 2;
-      } else {
-        this.kind[slot] = this.valid[slot] ? OPMAP[insn.op] : 0;
-        slot += 1;
-      }
+    // lddw: the value in imm (low half) and imm2 (high half) of its first slot.
+    this.imm = p.imm;
+    this.imm2 = p.hi;
+    for (let s = 0; s < this.n; s++) {
+      if (p.op[s] === 0x18) this.imm[s] = p.lo[s];
+      this.kind[s] = p.valid[s] ? OPMAP[p.op[s]] : 0;
     }
   }
 }

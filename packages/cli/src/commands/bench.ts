@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import Table from 'cli-table3';
 import { CliExit, type CliIo } from '../io.js';
 import { BACKEND_NAMES } from '../backends.js';
-import { BENCH_PROGRAMS, benchBackendReason, benchProgram, defaultBenchDir, readBenchReference, type BenchRow } from '../bench.js';
+import { BENCH_PROGRAMS, benchBackendReason, benchCompile, benchProgram, defaultBenchDir, readBenchReference, type BenchRow } from '../bench.js';
 import { existsSync } from 'node:fs';
 
 /** `tsbpf bench`: ns per execution of the shared benchmark programs on each backend. */
@@ -35,8 +35,8 @@ export function register(program: Command, io: CliIo): void {
       }
       if (opts.json) return;
       const table = new Table({
-        head: ['program', 'backend', 'ns/exec', 'insns/exec', 'ns/insn', 'runs', 'kernel JIT ns (this run)', 'ratio to kernel', 'ref uBPF interp ns/insn', 'note'],
-        colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
+        head: ['program', 'backend', 'ns/exec', 'insns/exec', 'ns/insn', 'runs', 'kernel JIT ns (this run)', 'ratio to kernel', 'ref uBPF interp ns/insn', 'ref uBPF JIT ns', 'note'],
+        colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
         style: { head: [], border: [] },
       });
       for (const r of rows) {
@@ -53,9 +53,23 @@ export function register(program: Command, io: CliIo): void {
           kernelNs?.toLocaleString('en-US') ?? '-',
           kernelNs && r.ns_per_exec !== null ? (r.ns_per_exec / kernelNs).toFixed(2) : '-',
           refRow['uBPF interpreter'] && refInsns ? (refRow['uBPF interpreter'] / refInsns).toFixed(2) : '-',
+          refRow['uBPF x86-64 JIT']?.toLocaleString('en-US') ?? '-',
           r.note ?? '',
         ]);
       }
-      io.stdout(`${table.toString()}\nkernel: its own per-run duration from BPF_PROG_TEST_RUN (the KERNEL build, as XDP); interp: wall time in process (the user-space build); medians of 5. uBPF's interpreter ns/insn is the README's reference (same kind of machine, another run).\n`);
+      io.stdout(`${table.toString()}\nkernel: its own per-run duration from BPF_PROG_TEST_RUN (the KERNEL build, as XDP); interp, jit-wasm: wall time in process of the user-space build (r1 = packet, r2 = length), after a warm-up; medians of 5. insns/exec: counted by the interpreter (the README's count for jit-wasm). uBPF's numbers are the README's reference (same kind of machine, another run).\n`);
+      if (backends.includes('jit-wasm')) {
+        const names = (opts.program ?? BENCH_PROGRAMS).filter((n) => n !== 'loop1m_const');
+        const ct = new Table({
+          head: ['program', 'eBPF slots', 'wasm bytes', 'eBPF -> wasm us', 'wasm -> instance us', 'us per 1000 insns'],
+          colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],
+          style: { head: [], border: [] },
+        });
+        const rowsC = benchCompile(opts.dir, names);
+        for (const c of rowsC) ct.push([c.program, c.slots, c.wasmBytes.toLocaleString('en-US'), c.emitUs.toFixed(1), c.instantiateUs.toFixed(1), c.usPer1000.toFixed(1)]);
+        const slots = rowsC.reduce((a, c) => a + c.slots, 0);
+        const us = rowsC.reduce((a, c) => a + c.emitUs + c.instantiateUs, 0);
+        io.stdout(`\njit-wasm compile time (median of 9, after one warm-up compile):\n${ct.toString()}\nall programs: ${((us * 1000) / slots).toFixed(1)} us per 1000 instructions (${slots} slots). V8 compiles the module lazily (Liftoff first, TurboFan when hot), so instantiation is cheap and the optimizing compile happens during the first runs.\n`);
+      }
     });
 }

@@ -1,0 +1,4 @@
+import { describeUserSpaceBackendSuite } from '@tsbpf/testkit';
+import { JitBackend } from './backend.js';
+
+describeUserSpaceBackendSuite('jit-wasm', () => new JitBackend());
