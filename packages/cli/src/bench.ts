@@ -126,9 +126,11 @@ export function benchKernel(dir: string, name: string, ref: BenchReference, opts
  * `targetMs` each, after a warm-up of the same length, so the JIT's code is the optimizing tier).
  * Instructions per execution are counted by the interpreter.
  */
-export function benchUserSpace(backendName: 'interp' | 'jit-wasm', dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
+export function benchUserSpace(backendName: UserSpaceBench, dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
   const readFile = (p: string) => readFileSync(resolve(dir, p), 'utf8');
-  const backend = backendName === 'interp' ? new InterpBackend() : new JitBackend();
+  // jit-wasm-verified: what a program the verifier accepted runs as, without the JIT's NULL
+  // checks and loop budget (which exist for unverified programs).
+  const backend = backendName === 'interp' ? new InterpBackend() : new JitBackend(backendName === 'jit-wasm' ? {} : { nullChecks: false, budget: false });
   let insns = assembleLlvm(readFile(`${name}.s`), { readFile }).insns;
   if (name === 'hash1000') {
     insns = patchMapMarker(insns, fillBenchHash(backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024 })));
@@ -177,9 +179,15 @@ export function benchInterp(dir: string, name: string, ref: BenchReference, opts
   return benchUserSpace('interp', dir, name, ref, opts);
 }
 
+/** The user-space rows of the benchmark. */
+export type UserSpaceBench = 'interp' | 'jit-wasm' | 'jit-wasm-verified';
+
+/** The rows `tsbpf bench` can print: the backends, and the JIT without its checks for unverified programs. */
+export const BENCH_BACKENDS = ['interp', 'jit-wasm', 'jit-wasm-verified', 'kernel'] as const;
+
 /** Runs a benchmark program on the named backend. */
 export function benchProgram(backend: string, dir: string, name: string, ref: BenchReference, opts: { targetMs?: number } = {}): BenchRow {
-  return backend === 'interp' || backend === 'jit-wasm' ? benchUserSpace(backend, dir, name, ref, opts) : benchKernel(dir, name, ref, opts);
+  return backend === 'kernel' ? benchKernel(dir, name, ref, opts) : benchUserSpace(backend as UserSpaceBench, dir, name, ref, opts);
 }
 
 /** Compile time of the JIT for one program: eBPF to wasm bytes, and bytes to an instance. */
@@ -193,24 +201,47 @@ export interface CompileRow {
 }
 
 /**
- * Compiles each benchmark program `rounds` times on the JIT (after one warm-up compile) and
- * reports the median times: eBPF -> WebAssembly bytes, and bytes -> instantiated module.
+ * Programs for the compile-time table: the benchmark programs, and two large ones made from them
+ * so the cost per instruction is not hidden by the fixed cost of a module: alu200's body 50 times
+ * in a row (10,000 straight-line instructions) and 3,000 if-then diamonds (9,000 instructions,
+ * 3,000 merge points for the structuring).
+ */
+function compilePrograms(dir: string, names: string[], fd: number): { name: string; insns: Insn[] }[] {
+  const readFile = (p: string) => readFileSync(resolve(dir, p), 'utf8');
+  const out = names.map((name) => {
+    const insns = assembleLlvm(readFile(`${name}.s`), { readFile }).insns;
+    return { name, insns: name === 'hash1000' ? patchMapMarker(insns, fd) : insns };
+  });
+  const alu = assembleLlvm(readFile('alu200.s'), { readFile }).insns;
+  const body = alu.slice(0, -1);
+  out.push({ name: 'alu200 x50', insns: [...Array.from({ length: 50 }, () => body).flat(), alu[alu.length - 1]] });
+  const diamonds = assembleLlvm(`r0 = 0\n${'if r1 == 0 goto +1\nr0 += 1\nr0 += 2\n'.repeat(3000)}exit`).insns;
+  out.push({ name: 'diamonds 3000', insns: diamonds });
+  return out;
+}
+
+/**
+ * Compiles each program `rounds` times on the JIT (after warm-up compiles of all of them, so the
+ * compiler itself runs optimized) and reports the median times: eBPF -> WebAssembly bytes, and
+ * bytes -> instantiated module.
  */
 export function benchCompile(dir: string, names: string[], rounds = 9): CompileRow[] {
-  const readFile = (p: string) => readFileSync(resolve(dir, p), 'utf8');
   const backend = new JitBackend();
   const fd = fillBenchHash(backend.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1024 }));
+  const programs = compilePrograms(dir, names, fd);
+  let w0 = 0;
+  for (let w = 0; w < 5; w++) for (const p of programs) backend.load({ insns: [{ op: 0xb7, dst: 9, src: 0, off: 0, imm: w0++ }, ...p.insns], progType: ProgType.SocketFilter, name: p.name });
   const rows: CompileRow[] = [];
-  for (const name of names) {
-    let insns = assembleLlvm(readFile(`${name}.s`), { readFile }).insns;
-    if (name === 'hash1000') insns = patchMapMarker(insns, fd);
-    backend.load({ insns, progType: ProgType.SocketFilter, name });
+  for (const { name, insns } of programs) {
     const emit: number[] = [];
     const inst: number[] = [];
     let slots = 0;
     let bytes = 0;
     for (let i = 0; i < rounds; i++) {
-      const p = backend.load({ insns, progType: ProgType.SocketFilter, name });
+      // A different first instruction each round: V8 reuses the compiled code of byte-identical
+      // modules, and this table is about compiling a new program.
+      const fresh = [{ op: 0xb7, dst: 9, src: 0, off: 0, imm: 1000 * (i + 1) + w0++ }, ...insns];
+      const p = backend.load({ insns: fresh, progType: ProgType.SocketFilter, name });
       emit.push(p.stats.emitNs);
       inst.push(p.stats.instantiateNs);
       slots = p.stats.slots;
@@ -226,7 +257,7 @@ export function benchCompile(dir: string, names: string[], rounds = 9): CompileR
 
 /** Whether a backend can run benchmarks here, or why not. */
 export function benchBackendReason(name: string): string | undefined {
-  if (name === 'interp' || name === 'jit-wasm') return undefined;
+  if (name === 'interp' || name === 'jit-wasm' || name === 'jit-wasm-verified') return undefined;
   if (name !== 'kernel') return `unknown backend '${name}'`;
   const p = probe();
   return p.ok ? undefined : p.reason;

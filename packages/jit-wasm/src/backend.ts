@@ -70,8 +70,6 @@ interface Exports {
   fault: WebAssembly.Global;
 }
 
-let moduleCounter = 0;
-
 /** How long compilation took, in ns, per stage. */
 export interface CompileStats {
   /** eBPF to WebAssembly bytes. */
@@ -105,7 +103,9 @@ export class JitProgram implements LoadedProgram {
     this.insns = spec.insns;
     const rt = backend.runtime;
     rt.checkProgram(spec.insns);
-    this.moduleName = `tsbpf_jit_${++moduleCounter}`;
+    // One name for every module: V8 reuses the compiled code of byte-identical modules (the same
+    // program loaded twice), and a trap is found as the top WebAssembly frame of its stack.
+    this.moduleName = 'tsbpf_jit';
     const t0 = process.hrtime.bigint();
     const p = slotProgram(spec.insns, (insn) => rt.resolveLddw(insn));
     this.compiled = compileProgram(p, {
@@ -298,8 +298,7 @@ export class JitProgram implements LoadedProgram {
 
   /** The index of the trap site at the top of a trap's stack, or -1. */
   private trapSite(e: Error): number {
-    const re = new RegExp(`${this.moduleName}[^\\n]*?:wasm-function\\[\\d+\\]:0x([0-9a-f]+)`);
-    const m = re.exec(e.stack ?? '');
+    const m = /wasm-function\[\d+\]:0x([0-9a-f]+)/.exec(e.stack ?? '');
     if (!m) return -1;
     const offset = parseInt(m[1], 16);
     const { siteOffsets } = this.compiled;

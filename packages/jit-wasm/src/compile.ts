@@ -114,8 +114,12 @@ const CMP64 = Uint8Array.of(0, Op.i64_eq, Op.i64_gt_u, Op.i64_ge_u, 0, Op.i64_ne
 /** One entry of the structuring context: what a `br` at this depth reaches. */
 type Ctx = { kind: 'loop'; block: number } | { kind: 'follow'; block: number } | { kind: 'if' };
 
-/** JS stack depth the recursive structuring may use before a function falls back to the dispatch loop. */
-const MAX_TREE_DEPTH = 2000;
+/**
+ * Nesting the recursive structuring may reach (loops, if/else arms, inner merge blocks) before a
+ * function falls back to the dispatch loop: well inside the host's stack.
+ */
+const MAX_NESTING = 1500;
+const TOO_DEEP = new Error('structuring nests too deep');
 
 class FunctionCompiler {
   readonly code: Bytes;
@@ -180,52 +184,111 @@ class FunctionCompiler {
     this.op(Op.end);
   }
 
-  /** Compiles the function's body into `code`. */
+  /** Compiles the function's body into `code`; returns whether it needed the dispatch loop. */
   compile(): boolean {
     const { cfg } = this;
+    const start = this.code.len;
+    const sites = this.siteOffsets.length;
     this.loadBudget();
-    if (cfg.reducible && cfg.depth < MAX_TREE_DEPTH) {
-      this.doTree(cfg.order[0]);
-    } else {
-      this.dispatch();
+    let dispatched = !cfg.reducible;
+    if (!dispatched) {
+      try {
+        this.doTree(cfg.order[0]);
+      } catch (e) {
+        if (e !== TOO_DEEP) throw e;
+        // Nesting deeper than the host stack allows: start over with the dispatch loop.
+        dispatched = true;
+        this.code.len = start;
+        this.siteOffsets.length = this.sitePcs.length = this.siteKinds.length = sites;
+        this.ctx.length = 0;
+        this.depth = 0;
+        this.loadBudget();
+      }
     }
+    if (dispatched) this.dispatch();
     this.op(Op.unreachable);
     this.op(Op.end);
-    return !(cfg.reducible && cfg.depth < MAX_TREE_DEPTH);
+    return dispatched;
   }
 
   // ---- structured control flow (Ramsey, "Beyond Relooper", ICFP 2022) ----
 
+  /** Nesting of the recursive translation (each level a few JS frames). */
+  private depth = 0;
+
+  private enter(): void {
+    if (++this.depth > MAX_NESTING) throw TOO_DEEP;
+  }
+
+  /** The merge children of `x`, highest reverse-postorder number first. */
+  private mergesOf(x: number): number[] {
+    const { cfg } = this;
+    const kids = cfg.children[x];
+    const out: number[] = [];
+    for (const c of kids) if (cfg.merge[c]) out.push(c);
+    return out.sort((a, b) => cfg.rpo[b] - cfg.rpo[a]);
+  }
+
   /** The code of the dominator subtree rooted at block `x`. */
   private doTree(x: number): void {
-    const { cfg } = this;
-    // Merge children, highest reverse-postorder number first: its block is the outermost, so its
-    // code comes last and every earlier one can branch forward to it.
-    const merges = cfg.children[x].filter((c) => cfg.merge[c]).sort((a, b) => cfg.rpo[b] - cfg.rpo[a]);
-    if (cfg.loopHeader[x]) {
+    this.enter();
+    if (this.cfg.loopHeader[x]) {
       this.code.byte(Op.loop).byte(VOID);
       this.ctx.push({ kind: 'loop', block: x });
       this.chargeLoop(x);
-      this.nodeWithin(x, merges, 0);
+      this.region(x);
       this.ctx.pop();
       this.op(Op.end);
-    } else {
-      this.nodeWithin(x, merges, 0);
+    } else this.region(x);
+    this.depth--;
+  }
+
+  /**
+   * `x`'s code inside blocks for its merge children, then the merge children: the outermost
+   * merge's subtree and a branch to a child in tail position continue in this loop instead of
+   * recursing, so a long chain of blocks costs no stack.
+   */
+  private region(x: number): void {
+    for (;;) {
+      const merges = this.mergesOf(x);
+      let next: number;
+      if (merges.length === 0) {
+        this.blockBody(x);
+        next = this.terminator(x);
+      } else {
+        // Merge children, highest reverse-postorder number first: its block is the outermost, so
+        // its code comes last and every earlier one can branch forward to it.
+        this.code.byte(Op.block).byte(VOID);
+        this.ctx.push({ kind: 'follow', block: merges[0] });
+        this.nodeWithin(x, merges, 1);
+        this.ctx.pop();
+        this.op(Op.end);
+        next = merges[0];
+      }
+      if (next < 0) return;
+      if (this.cfg.loopHeader[next]) {
+        this.doTree(next);
+        return;
+      }
+      x = next;
     }
   }
 
   private nodeWithin(x: number, merges: number[], i: number): void {
+    this.enter();
     if (i === merges.length) {
       this.blockBody(x);
-      this.terminator(x);
-      return;
+      const next = this.terminator(x);
+      if (next >= 0) this.doTree(next);
+    } else {
+      this.code.byte(Op.block).byte(VOID);
+      this.ctx.push({ kind: 'follow', block: merges[i] });
+      this.nodeWithin(x, merges, i + 1);
+      this.ctx.pop();
+      this.op(Op.end);
+      this.doTree(merges[i]);
     }
-    this.code.byte(Op.block).byte(VOID);
-    this.ctx.push({ kind: 'follow', block: merges[i] });
-    this.nodeWithin(x, merges, i + 1);
-    this.ctx.pop();
-    this.op(Op.end);
-    this.doTree(merges[i]);
+    this.depth--;
   }
 
   /** The `br` depth of the construct a branch to `target` uses, or -1 when it is not a plain branch. */
@@ -242,49 +305,54 @@ class FunctionCompiler {
     throw new Error(`internal: no enclosing construct for the branch from block ${from} to ${target}`);
   }
 
-  private branch(from: number, target: number): void {
+  /**
+   * A branch from `from` to `target`: a `br` to the loop or block that reaches it, a trap for a
+   * jump outside the program, or else the target's own code. The target is returned instead of
+   * translated when `tail` (the caller continues with it), -1 when nothing is left to do.
+   */
+  private branch(from: number, target: number, tail = false): number {
     if (target < 0) {
       const t = this.cfg.traps[-1 - target];
       this.trap(t.fellOff ? TrapKind.FellOff : TrapKind.BadJump, t.pc);
-      return;
+      return -1;
     }
     const depth = this.branchDepth(from, target);
-    if (depth >= 0) this.code.byte(Op.br).u32(depth);
-    else this.doTree(target);
+    if (depth >= 0) {
+      this.code.byte(Op.br).u32(depth);
+      return -1;
+    }
+    if (tail) return target;
+    this.doTree(target);
+    return -1;
   }
 
-  private terminator(x: number): void {
+  /** Translates `x`'s last instruction; returns a block to continue with in tail position, or -1. */
+  private terminator(x: number): number {
     const b = this.cfg.blocks[x];
     switch (b.term) {
       case Term.Fall:
       case Term.Jump:
-        this.branch(x, b.succ[0]);
-        return;
+        return this.branch(x, b.succ[0], true);
       case Term.Exit:
         this.exit();
-        return;
+        return -1;
       case Term.Invalid:
         this.invalid(b.end - 1);
-        return;
-      case Term.Cond: {
+        return -1;
+      default: {
         const [t, f] = b.succ;
-        if (t === f) {
-          this.branch(x, t);
-          return;
-        }
+        if (t === f) return this.branch(x, t, true);
         this.condition(b.end - 1);
         const dt = this.branchDepth(x, t);
         if (dt >= 0) {
           this.code.byte(Op.br_if).u32(dt);
-          this.branch(x, f);
-          return;
+          return this.branch(x, f, true);
         }
         const df = this.branchDepth(x, f);
         if (df >= 0) {
           this.op(Op.i32_eqz);
           this.code.byte(Op.br_if).u32(df);
-          this.branch(x, t);
-          return;
+          return this.branch(x, t, true);
         }
         this.code.byte(Op.if).byte(VOID);
         this.ctx.push({ kind: 'if' });
@@ -293,6 +361,7 @@ class FunctionCompiler {
         this.branch(x, f);
         this.ctx.pop();
         this.op(Op.end);
+        return -1;
       }
     }
   }
