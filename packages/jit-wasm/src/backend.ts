@@ -114,6 +114,7 @@ export class JitProgram implements LoadedProgram {
       nullChecks: backend.nullChecks,
       budget: backend.budgetChecks,
       moduleName: this.moduleName,
+      checkHelperArgs: rt.space.strict,
     });
     const t1 = process.hrtime.bigint();
     const module = new WebAssembly.Module(this.compiled.bytes);
@@ -146,6 +147,10 @@ export class JitProgram implements LoadedProgram {
       rt.pendingTailCall = undefined;
       return 0;
     };
+    for (const fd of this.compiled.mapLookups) {
+      const map = rt.map(fd);
+      env[`m${fd}`] = map ? (key: number) => map.lookupAddr(key >>> 0, rt.context.cpu) : () => 0;
+    }
     for (const id of this.compiled.helpers) {
       env[`h${id}`] = id === 12 ? (pc: number, r10: number) => this.tailCall(pc, r10) : this.helperImport(id);
     }

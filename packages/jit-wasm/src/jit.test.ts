@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MapError, NotSupportedError, ProgType, RuntimeError, assembleLlvm, decode, make, lddw, type Insn } from '@tsbpf/core';
+import { MapError, MapType, NotSupportedError, ProgType, RuntimeError, assembleLlvm, decode, make, lddw, type Insn } from '@tsbpf/core';
 import { Runtime } from '@tsbpf/helpers';
 import { InterpBackend } from '@tsbpf/interp';
 import { describePluginSuite, describeRuntimeSuite, expectRuntimeError, mulberry32 } from '@tsbpf/testkit';
@@ -166,6 +166,13 @@ describe('arithmetic (property tests against the interpreter)', () => {
     }), { numRuns: 3000 });
   });
 
+  it('an add of a register just shifted left (compiled as a subtraction of its negation) adds', () => {
+    fc.assert(fc.property(edge, edge, fc.integer({ min: 1, max: 3 }), (a, b, k) => {
+      const prog = [lddw(0, a), lddw(1, b), make.alu('lsh', true, 1, undefined, k), make.alu('add', true, 0, 1), make.exit()];
+      expect(jit.runRaw(prog, new Uint8Array()).r0).toBe(BigInt.asUintN(64, a + BigInt.asUintN(64, b << BigInt(k))));
+    }), { numRuns: 500 });
+  });
+
   it('every conditional jump, JMP and JMP32, register and immediate, branches as the interpreter does', () => {
     const jmps = ['jeq', 'jne', 'jgt', 'jge', 'jlt', 'jle', 'jsgt', 'jsge', 'jslt', 'jsle', 'jset'] as const;
     fc.assert(fc.property(fc.constantFrom(...jmps), fc.boolean(), fc.boolean(), edge, edge, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), (j, is32, useImm, a, b, imm) => {
@@ -198,6 +205,40 @@ describe('the WebAssembly writer', () => {
       expect(roundTrip(v)).toBe(v);
     }), { numRuns: 500 });
     for (const v of [0n, -1n, 63n, 64n, -64n, -65n, (1n << 31n) - 1n, -(1n << 31n), 1n << 32n, (1n << 63n) - 1n, -(1n << 63n)]) expect(roundTrip(v)).toBe(v);
+  });
+});
+
+describe('map lookups', () => {
+  it('a lookup whose map is loaded in the same block calls the map directly, with the generic helper\'s results', () => {
+    const b = new JitBackend();
+    const m = b.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 8 });
+    for (const k of [1, 2, 3]) m.update(Uint8Array.of(k, 0, 0, 0), Uint8Array.of(k * 10, 0, 0, 0, 0, 0, 0, 0));
+    // Sum of the values of keys 0..4 (absent keys count 0); `direct` loads the map right before
+    // the call, the other copies it through r6 first (r1 comes from another block: generic path).
+    const prog = (direct: boolean) => asm(`
+      r6 = map_fd(${m.fd}) ll
+      r7 = 0
+      r8 = 0
+    l:
+      *(u32 *)(r10 - 4) = r8
+      ${direct ? `r1 = map_fd(${m.fd}) ll` : 'r1 = r6'}
+      r2 = r10
+      r2 += -4
+      call bpf_map_lookup_elem
+      if r0 == 0 goto skip
+      r3 = *(u64 *)(r0 + 0)
+      r7 += r3
+    skip:
+      r8 += 1
+      if r8 < 5 goto l
+      r0 = r7
+      exit`);
+    const fast = b.load({ insns: prog(true), progType: ProgType.SocketFilter });
+    const slow = b.load({ insns: prog(false), progType: ProgType.SocketFilter });
+    expect(fast.compiled.mapLookups).toEqual([m.fd]);
+    expect(fast.run().r0).toBe(60n);
+    expect(slow.run().r0).toBe(60n);
+    expect(new InterpBackend({ runtime: b.runtime }).load({ insns: prog(true), progType: ProgType.SocketFilter }).run().r0).toBe(60n);
   });
 });
 

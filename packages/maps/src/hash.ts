@@ -2,9 +2,21 @@ import { Errno, MapError, UpdateFlags, type MapSpec } from '@tsbpf/core';
 import type { AddressSpace } from './address-space.js';
 import { BpfMap } from './map.js';
 
-function keyString(bytes: Uint8Array, start: number, len: number): string {
+/**
+ * The JavaScript `Map` key of a hash key: a number for keys of up to 6 bytes (exact in a double;
+ * the common u32/u16 keys cost no string), a string of 16-bit units otherwise. All keys of one map
+ * have the same length, so the two forms never meet.
+ */
+function keyString(bytes: Uint8Array, start: number, len: number): string | number {
+  if (len <= 6) {
+    let v = 0;
+    for (let i = len - 1; i >= 0; i--) v = v * 256 + bytes[start + i];
+    return v;
+  }
   let s = '';
-  for (let i = 0; i < len; i++) s += String.fromCharCode(bytes[start + i]);
+  let i = 0;
+  for (; i + 1 < len; i += 2) s += String.fromCharCode(bytes[start + i] | (bytes[start + i + 1] << 8));
+  if (i < len) s += String.fromCharCode(bytes[start + i]);
   return s;
 }
 
@@ -24,7 +36,7 @@ function keyString(bytes: Uint8Array, start: number, len: number): string {
 export class HashMap extends BpfMap {
   readonly stride: number;
   readonly base: number;
-  private readonly slots = new Map<string, number>();
+  private readonly slots = new Map<string | number, number>();
   private readonly keyOf: (Uint8Array | undefined)[];
   private readonly free: number[] = [];
   // Insertion order (iteration) and recency order (LRU) as doubly linked lists of slots.
