@@ -202,3 +202,28 @@ export class RuntimeError extends TsbpfError {
     this.pc = pc;
   }
 }
+
+/** Codes of {@link ElfError}. */
+export type ElfErrorCode =
+  | 'E_ELF_MAGIC'
+  | 'E_ELF_CLASS'
+  | 'E_ELF_ENCODING'
+  | 'E_ELF_VERSION'
+  | 'E_ELF_TYPE'
+  | 'E_ELF_MACHINE'
+  | 'E_ELF_TRUNCATED'
+  | 'E_ELF_SECTION'
+  | 'E_ELF_STRING'
+  | 'E_ELF_SYMBOL'
+  | 'E_ELF_RELOCATION';
+
+/** A malformed ELF object: `offset` is the file offset of the problem. */
+export class ElfError extends TsbpfError {
+  declare readonly code: ElfErrorCode;
+  readonly offset: number;
+
+  constructor(code: ElfErrorCode, message: string, offset: number) {
+    super(code, `${message} (at byte ${offset})`);
+    this.offset = offset;
+  }
+}

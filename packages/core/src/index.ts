@@ -17,3 +17,4 @@ export { objdumpListing, type ObjdumpOptions } from './disasm/objdump.js';
 export { parseConformanceData, type ConformanceTest } from './conformance.js';
 export * from './builder/index.js';
 export { Btf, BtfKind, type BtfType, type BtfMember, type BtfEnumValue, type BtfParam, type BtfVarSecInfo } from './btf/btf.js';
+export { parseElf, EM_BPF, SectionType, SectionFlag, SymbolBind, SymbolType, SHN_UNDEF, SHN_ABS, SHN_COMMON, type ElfFile, type ElfSection, type ElfSymbol, type ElfRelocation, type ParseElfOptions } from './elf/elf.js';
