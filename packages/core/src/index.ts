@@ -18,3 +18,5 @@ export { parseConformanceData, type ConformanceTest } from './conformance.js';
 export * from './builder/index.js';
 export { Btf, BtfKind, type BtfType, type BtfMember, type BtfEnumValue, type BtfParam, type BtfVarSecInfo } from './btf/btf.js';
 export { parseElf, EM_BPF, SectionType, SectionFlag, SymbolBind, SymbolType, SHN_UNDEF, SHN_ABS, SHN_COMMON, type ElfFile, type ElfSection, type ElfSymbol, type ElfRelocation, type ParseElfOptions } from './elf/elf.js';
+export { progTypeOfSection, type SectionProgType } from './elf/sections.js';
+export { openObject, loadObjectInto, resolveProgram, RelocType, type BpfObject, type ObjectMap, type ObjectProgram, type MapRef, type LoadedObject, type LoadedMapInfo } from './elf/object.js';

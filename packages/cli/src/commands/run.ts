@@ -3,17 +3,34 @@ import { CliExit, type CliIo } from '../io.js';
 import { withFile } from '../format.js';
 import { openBackend, BACKEND_NAMES } from '../backends.js';
 import { parseHexMemory, readProgramFile } from '../program-file.js';
+import { isElf, runObject } from '../object-run.js';
 
 /** `tsbpf run`: run a program once and print r0 in hex. */
 export function register(program: Command, io: CliIo): void {
   program
     .command('run')
     .description('run a program once (r1 = memory, r2 = its length) and print r0 in hex')
-    .argument('<program>', 'raw .bin, hex text, assembly (.s, either syntax) or a bpf_conformance .data file')
+    .argument('<program>', 'raw .bin, hex text, assembly (.s, either syntax), a bpf_conformance .data file, or a BPF ELF object (.o)')
     .option('-b, --backend <name>', `backend: ${BACKEND_NAMES.join(', ')}`, 'interp')
+    .option('-p, --program <name>', 'ELF objects: the program to run (default: the first)')
     .option('--mem <hex>', 'input memory as hex bytes')
     .option('--mem-file <file>', 'input memory from a file (raw bytes)')
-    .action((file: string, opts: { backend: string; mem?: string; memFile?: string }) => {
+    .action((file: string, opts: { backend: string; mem?: string; memFile?: string; program?: string }) => {
+      const raw = io.readFile(file);
+      if (isElf(raw)) {
+        // An object: its maps and programs on a fresh backend; `--mem` is the packet of a test run.
+        let mem: Uint8Array = new Uint8Array();
+        if (opts.mem !== undefined) {
+          try {
+            mem = parseHexMemory(opts.mem);
+          } catch (e) {
+            throw new CliExit(`--mem: ${(e as Error).message}`, 2);
+          }
+        }
+        if (opts.memFile) mem = io.readFile(opts.memFile);
+        io.stdout(`0x${runObject(file, raw, { backend: opts.backend, program: opts.program, mem }).toString(16)}\n`);
+        return;
+      }
       const { insns, mem: dataMem } = withFile(file, () => readProgramFile(file, io));
       let mem = dataMem ?? new Uint8Array();
       if (opts.mem !== undefined) {

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadObjectInto, openObject, type Backend, type BackendMap } from '@tsbpf/core';
+import { InterpBackend } from '@tsbpf/interp';
+import { JitBackend } from '@tsbpf/jit-wasm';
+import { KernelBackend, probe } from '@tsbpf/kernel';
+import { verify } from '@tsbpf/verifier';
+
+const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'test', 'fixtures', 'elf');
+const object = () => openObject(new Uint8Array(readFileSync(join(fixtures, 'minimal.bpfel.o'))));
+const u64 = (m: BackendMap, key: Uint8Array) => {
+  const v = m.lookup(key);
+  return v ? new DataView(v.buffer, v.byteOffset).getBigUint64(0, true) : undefined;
+};
+const key32 = (k: number) => Uint8Array.of(k & 0xff, (k >> 8) & 0xff, 0, 0);
+const packet = (first: number) => Uint8Array.from({ length: 64 }, (_, i) => (i === 0 ? first : 0));
+
+/** Runs count_first_byte on packets starting with 1, 2, 2; returns counts[1], counts[2] and packets (.bss). */
+function runXdp(backend: Backend, verifyFirst: boolean) {
+  const loaded = loadObjectInto(object(), backend, verifyFirst ? {
+    verify: (spec, maps) => {
+      const r = verify(spec.insns, {
+        progType: spec.progType, expectedAttachType: spec.expectedAttachType, license: spec.license,
+        maps: maps.map((m) => ({ fd: m.fd, name: m.name, type: m.spec.type, keySize: m.spec.keySize, valueSize: m.spec.valueSize, maxEntries: m.spec.maxEntries, frozen: m.frozen })),
+      });
+      if (!r.ok) throw new Error(`our verifier rejected ${spec.name}: ${r.error?.message}\n${r.log}`);
+    },
+  } : {});
+  const xdp = loaded.programs.get('count_first_byte')!;
+  const rets = [1, 2, 2].map((b) => xdp.testRun({ data: packet(b) }).retval);
+  const counts = loaded.maps.get('counts')!;
+  return { loaded, rets, c1: u64(counts, key32(1)), c2: u64(counts, key32(2)), packets: u64(loaded.maps.get('.bss')!, key32(0)) };
+}
+
+describe('tsbpf run FILE.o', () => {
+  const file = join(fixtures, 'minimal.bpfel.o');
+  const io = (out: string[], err: string[]) => ({
+    stdout: (t: string) => void out.push(t), stderr: (t: string) => void err.push(t),
+    readFile: (p: string) => new Uint8Array(readFileSync(p)), writeFile: () => {},
+  });
+  it('runs a program of an object on fresh maps and prints r0; errors are typed', async () => {
+    const { main } = await import('./main.js');
+    for (const b of ['interp', 'jit-wasm']) {
+      const out: string[] = [];
+      expect(await main(['run', '-b', b, '--mem', '01 02 03 04 05 06 07 08 09 10 11 12 13 14', file], io(out, []))).toBe(0);
+      expect(out.join('')).toBe('0x2\n'); // XDP_PASS
+    }
+    const out: string[] = [];
+    const err: string[] = [];
+    expect(await main(['run', '-p', 'nope', file], io(out, err))).toBe(2);
+    expect(err.join('')).toContain('programs: count_first_byte, on_openat');
+    const be: string[] = [];
+    expect(await main(['run', join(fixtures, 'minimal.bpfeb.o')], io([], be))).toBe(1);
+    expect(be.join('')).toContain('E_ELF_ENCODING');
+  });
+});
+
+describe('a clang-built object (minimal.bpf.c) on every backend', () => {
+  for (const [name, make] of [['interp', () => new InterpBackend()], ['jit-wasm', () => new JitBackend()]] as const) {
+    it(`${name}: verifies (ours), loads, and its XDP and tracepoint programs update the maps and global data`, () => {
+      const r = runXdp(make(), true);
+      expect(r.rets).toEqual([2n, 2n, 2n]); // XDP_PASS
+      expect([r.c1, r.c2, r.packets]).toEqual([1n, 2n, 3n]);
+      // on_openat: totals[0] += scale(packets) = packets * factor (.rodata, 3) + seed (.data, 7)
+      r.loaded.programs.get('on_openat')!.testRun({});
+      expect(u64(r.loaded.maps.get('totals')!, key32(0))).toBe(3n * 3n + 7n);
+    });
+  }
+
+  const kernel = probe();
+  it.runIf(kernel.ok)('the kernel loads the same object and ends with the same maps after the same packets', () => {
+    const k = new KernelBackend();
+    try {
+      const theirs = runXdp(k, false);
+      const ours = runXdp(new InterpBackend(), false);
+      expect([theirs.c1, theirs.c2, theirs.packets]).toEqual([ours.c1, ours.c2, ours.packets]);
+      expect(theirs.rets).toEqual(ours.rets);
+    } finally {
+      k.close();
+    }
+  });
+  if (!kernel.ok) console.log(`object on the kernel skipped: ${kernel.reason}`);
+});
