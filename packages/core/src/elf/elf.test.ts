@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ElfError } from '../errors.js';
+import { BtfError, ElfError } from '../errors.js';
+import { openObject } from './object.js';
 import { EM_BPF, SectionType, parseElf, type ElfFile } from './elf.js';
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'elf');
@@ -99,7 +100,7 @@ describe('parseElf', () => {
     }
   });
 
-  it('100,000 mutated objects give a parsed file or an ElfError, nothing else, in bounded time', () => {
+  it('100,000 mutated objects open or give an ElfError or BtfError, nothing else, in bounded time', () => {
     const bases = [fixture('minimal.bpfel.o'), fixture('minimal.bpfeb.o')];
     const parsed = bases.map((b) => parseElf(b));
     let seed = 0x5eed;
@@ -146,10 +147,16 @@ describe('parseElf', () => {
           writeU32(bytes, 40, base.length, le);
       }
       try {
-        parseElf(bytes);
+        // The whole open: ELF, BTF, maps, relocations and linking.
+        openObject(bytes);
         ok++;
       } catch (e) {
-        if (!(e instanceof ElfError)) throw new Error(`mutation ${n} threw ${(e as Error).name}: ${(e as Error).message}`);
+        if (e instanceof BtfError) {
+          refused++;
+          codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+          continue;
+        }
+        if (!(e instanceof ElfError)) throw new Error(`mutation ${n} threw ${(e as Error).name}: ${(e as Error).message}\n${(e as Error).stack}`);
         refused++;
         codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
       }

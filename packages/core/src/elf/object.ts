@@ -63,6 +63,8 @@ export interface BpfObject {
 }
 
 const EXEC = SectionFlag.EXECINSTR;
+/** The kernel's largest map value (`KMALLOC_MAX_SIZE` on x86-64): bounds global data sections. */
+const MAX_VALUE_SIZE = 4 << 20;
 
 /** The instruction slots of a section in little-endian layout (big-endian objects are converted). */
 function sectionSlots(f: ElfFile, s: ElfSection): Uint8Array {
@@ -153,6 +155,8 @@ export function openObject(bytes: Uint8Array): BpfObject {
   const mapBySection = new Map<number, number>();
   for (const s of f.sections) {
     if (!isDataSection(s) || s.size === 0) continue;
+    // Bounded before allocating: a NOBITS size is not backed by the file.
+    if (s.size > MAX_VALUE_SIZE) throw new ElfError('E_ELF_SECTION', `${s.name} is ${s.size} bytes, more than a map value can hold (${MAX_VALUE_SIZE})`, s.offset);
     mapBySection.set(s.index, maps.length);
     maps.push({
       name: s.name, kind: 'data', section: s.name,
@@ -236,6 +240,9 @@ function link(
   while (queue.length) {
     const sym = queue.shift()!;
     const sec = f.sections[sym.shndx];
+    if (!sec || sec.type !== SectionType.PROGBITS || !(sec.flags & EXEC)) {
+      throw new ElfError('E_ELF_SYMBOL', `function ${sym.name} is not in a program section`, 0);
+    }
     const all = slots(sec);
     const first = sym.value / 8;
     const n = sym.size / 8;
