@@ -6,11 +6,12 @@ import { register as registerPlugin } from './commands/conformance-plugin.js';
 import { register as registerBench } from './commands/bench.js';
 import { register as registerVerify } from './commands/verify.js';
 import { register as registerVerifyCorpus } from './commands/verify-corpus.js';
+import { register as registerObjdump } from './commands/objdump.js';
 import { formatError } from './format.js';
 import { CliExit, ExitCode, ReportedError, processIo, type CliIo } from './io.js';
 
 /** Every subcommand registers itself here. */
-const COMMANDS = [registerAsm, registerDisasm, registerRun, registerPlugin, registerBench, registerVerify, registerVerifyCorpus];
+const COMMANDS = [registerAsm, registerDisasm, registerRun, registerPlugin, registerBench, registerVerify, registerVerifyCorpus, registerObjdump];
 
 /** The CLI program, with its subcommands. */
 export function buildProgram(io: CliIo): Command {

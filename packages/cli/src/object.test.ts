@@ -57,6 +57,21 @@ describe('tsbpf run FILE.o', () => {
   });
 });
 
+describe('tsbpf objdump FILE.o', () => {
+  it('lists maps, programs and relocations (as llvm-readelf reads them), then the linked code with map annotations', async () => {
+    const { main } = await import('./main.js');
+    const out: string[] = [];
+    const io = { stdout: (t: string) => void out.push(t), stderr: () => {}, readFile: (p: string) => new Uint8Array(readFileSync(p)), writeFile: () => {} };
+    expect(await main(['objdump', join(fixtures, 'minimal.bpfel.o')], io)).toBe(0);
+    const text = out.join('');
+    expect(text).toContain('counts               BPF_MAP_TYPE_HASH            key 4 value 8 max_entries 64  (BTF .maps)');
+    expect(text).toContain('on_openat            SEC("tracepoint/syscalls/sys_enter_openat")  BPF_PROG_TYPE_TRACEPOINT -> syscalls/sys_enter_openat  27 slots, 4 map references');
+    expect(text).toContain('tracepoint/syscalls/sys_enter_openat+0x0060  R_BPF_64_32    .text');
+    expect(text).toContain('; global data .rodata');
+    expect(text).toMatch(/call 0x[0-9a-f]+|call pc[+-]\d+|call \d+/);
+  });
+});
+
 describe('a clang-built object (minimal.bpf.c) on every backend', () => {
   for (const [name, make] of [['interp', () => new InterpBackend()], ['jit-wasm', () => new JitBackend()]] as const) {
     it(`${name}: verifies (ours), loads, and its XDP and tracepoint programs update the maps and global data`, () => {
