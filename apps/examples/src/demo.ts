@@ -8,7 +8,7 @@ import { verify } from '@tsbpf/verifier';
 import { RingBufMap, TypedMap, struct, u32, u64 } from '@tsbpf/maps';
 import {
   AsmError, MapType, ProgType, assembleLlvm, decode, disassembleLlvm, disassembleUbpf, encode, objdumpListing,
-  parseConformanceData, program, Mov, Add, JLT, Exit, label, R0, R1,
+  parseConformanceData, program, Mov, Add, JLT, Exit, label, R0, R1, openObject, loadObjectInto,
 } from '@tsbpf/core';
 
 const shared = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared');
@@ -152,6 +152,19 @@ section('the same programs on the WebAssembly JIT (jit-wasm)');
   } catch (e) {
     console.log(`an out-of-memory load on the JIT: ${(e as Error).name} ${(e as { code: string }).code}: ${(e as Error).message}`);
   }
+}
+
+section('a clang-built BPF object (ELF): opened like libbpf, run on the JIT');
+{
+  const file = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'packages', 'core', 'test', 'fixtures', 'elf', 'minimal.bpfel.o');
+  const obj = openObject(readFileSync(file));
+  console.log(`programs: ${obj.programs.map((p) => `${p.name} (SEC("${p.section}"), ${p.code.length / 8} slots linked)`).join(', ')}`);
+  console.log(`maps: ${obj.maps.map((m) => `${m.name} (${m.kind === 'data' ? 'global data' : `${m.spec.keySize}/${m.spec.valueSize}/${m.spec.maxEntries}`})`).join(', ')}`);
+  const { programs, maps } = loadObjectInto(obj, new JitBackend());
+  for (const first of [1, 2, 2]) programs.get('count_first_byte')!.testRun({ data: Uint8Array.of(first, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) });
+  programs.get('on_openat')!.testRun({});
+  const le64 = (b?: Uint8Array) => (b ? new DataView(b.buffer, b.byteOffset).getBigUint64(0, true) : undefined);
+  console.log(`after 3 packets on jit-wasm: .bss packets = ${le64(maps.get('.bss')!.lookup(new Uint8Array(4)))}, totals[0] = packets * factor + seed = ${le64(maps.get('totals')!.lookup(new Uint8Array(4)))}`);
 }
 
 section('the verifier: the kernel\'s verdict and log, without a kernel');

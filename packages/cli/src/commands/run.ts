@@ -16,10 +16,9 @@ export function register(program: Command, io: CliIo): void {
     .option('--mem <hex>', 'input memory as hex bytes')
     .option('--mem-file <file>', 'input memory from a file (raw bytes)')
     .action((file: string, opts: { backend: string; mem?: string; memFile?: string; program?: string }) => {
-      const raw = io.readFile(file);
-      if (isElf(raw)) {
-        // An object: its maps and programs on a fresh backend; `--mem` is the packet of a test run.
-        let mem: Uint8Array = new Uint8Array();
+      /** `--mem` or `--mem-file`, else `fallback`. */
+      const memory = (fallback: Uint8Array): Uint8Array => {
+        let mem = fallback;
         if (opts.mem !== undefined) {
           try {
             mem = parseHexMemory(opts.mem);
@@ -27,20 +26,16 @@ export function register(program: Command, io: CliIo): void {
             throw new CliExit(`--mem: ${(e as Error).message}`, 2);
           }
         }
-        if (opts.memFile) mem = io.readFile(opts.memFile);
-        io.stdout(`0x${runObject(file, raw, { backend: opts.backend, program: opts.program, mem }).toString(16)}\n`);
+        return opts.memFile ? io.readFile(opts.memFile) : mem;
+      };
+      const raw = io.readFile(file);
+      if (isElf(raw)) {
+        // An object: its maps and programs on a fresh backend; `--mem` is the packet of a test run.
+        io.stdout(`0x${runObject(file, raw, { backend: opts.backend, program: opts.program, mem: memory(new Uint8Array()) }).toString(16)}\n`);
         return;
       }
       const { insns, mem: dataMem } = withFile(file, () => readProgramFile(file, io));
-      let mem = dataMem ?? new Uint8Array();
-      if (opts.mem !== undefined) {
-        try {
-          mem = parseHexMemory(opts.mem);
-        } catch (e) {
-          throw new CliExit(`--mem: ${(e as Error).message}`, 2);
-        }
-      }
-      if (opts.memFile) mem = io.readFile(opts.memFile);
+      const mem = memory(dataMem ?? new Uint8Array());
       const backend = openBackend(opts.backend);
       try {
         io.stdout(`0x${backend.run(insns, mem).toString(16)}\n`);

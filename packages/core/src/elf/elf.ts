@@ -141,7 +141,10 @@ function stringAt(strtab: ElfSection | undefined, off: number, what: string): st
  *
  * @throws ElfError with a stable code and the file offset of the problem.
  */
-export function parseElf(bytes: Uint8Array, opts: ParseElfOptions = {}): ElfFile {
+export function parseElf(input: Uint8Array, opts: ParseElfOptions = {}): ElfFile {
+  // Our own copy: a Node Buffer's slice() is a view (writes through it would reach the caller's
+  // bytes or the Buffer pool), and the caller may reuse its buffer after the object is open.
+  const bytes = new Uint8Array(input);
   if (bytes.length < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
     throw new ElfError('E_ELF_MAGIC', 'not an ELF file (no \\x7fELF magic)', 0);
   }

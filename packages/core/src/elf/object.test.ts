@@ -69,6 +69,20 @@ describe('openObject', () => {
     expect(xdp.refs.map((r) => o.maps[r.map].name)).toEqual(['counts', 'counts', '.bss']);
   });
 
+  it('links the same code from a Node Buffer that is a view into a larger buffer, and leaves the caller\'s bytes alone', () => {
+    // Buffer.prototype.slice is a view: linking once wrote through it into the caller's memory
+    // and left the call unpatched (call -1, a call to itself).
+    const file = readFileSync(join(fixtures, 'minimal.bpfel.o'));
+    const pool = Buffer.alloc(file.length + 13, 0xee);
+    file.copy(pool, 13);
+    const view = pool.subarray(13);
+    const before = Buffer.from(pool);
+    const o = openObject(view);
+    expect(Buffer.compare(pool, before)).toBe(0);
+    const plain = openObject(fixture('minimal.bpfel.o'));
+    for (const p of plain.programs) expect(o.program(p.name)!.code).toEqual(p.code);
+  });
+
   it('reads the big-endian build to the same programs and maps (instructions converted to the little-endian encoding)', () => {
     const le = openObject(fixture('minimal.bpfel.o'));
     const be = openObject(fixture('minimal.bpfeb.o'));

@@ -249,7 +249,7 @@ function link(
     if ((first + n) * 8 > all.length) throw new ElfError('E_ELF_SYMBOL', `function ${sym.name} runs past the end of ${sec.name}`, sec.offset + sym.value);
     const code = all.slice(first * 8, (first + n) * 8);
     const base = placed.get(`${sym.shndx}:${sym.value}`)!;
-    const view = new DataView(code.buffer);
+    const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
     const relocs = new Map<number, { type: number; symbol: number }>();
     for (const r of f.relocations.get(sym.shndx) ?? []) {
       const slot = r.offset / 8;
@@ -319,7 +319,7 @@ export interface LoadedObject {
 
 /** The program's instructions with the map references of `refs` filled in with descriptors. */
 export function resolveProgram(p: ObjectProgram, fds: readonly number[]): Insn[] {
-  const code = p.code.slice();
+  const code = new Uint8Array(p.code);
   const view = new DataView(code.buffer);
   for (const r of p.refs) view.setInt32(r.slot * 8 + 4, fds[r.map], true);
   return decode(code);
