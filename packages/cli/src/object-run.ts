@@ -1,7 +1,8 @@
-import { ElfError, loadObjectInto, openObject, type Backend, type BpfObject } from '@tsbpf/core';
+import { existsSync, readFileSync } from 'node:fs';
+import { Btf, CoreError, ElfError, ObjectError, loadObjectInto, openObject, type Backend, type BpfObject, type LoadObjectOptions } from '@tsbpf/core';
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
-import { KernelBackend, probe } from '@tsbpf/kernel';
+import { KernelBackend, kernelConfig, probe } from '@tsbpf/kernel';
 import { verify } from '@tsbpf/verifier';
 import { CliExit } from './io.js';
 
@@ -29,37 +30,73 @@ function backendFor(name: string): Backend {
   return new KernelBackend();
 }
 
+/** The running kernel's BTF, where CO-RE relocations resolve by default. */
+export const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
+
+/**
+ * What the CLI loads an object with, as libbpf would on this machine: CO-RE relocations against
+ * `btf` (default the running kernel's vmlinux BTF), and `.kconfig` from the running kernel's
+ * configuration.
+ */
+export function objectLoadOptions(file: string, obj: BpfObject, opts: { btf?: string } = {}): LoadObjectOptions {
+  const out: LoadObjectOptions = {};
+  const needsBtf = obj.programs.some((p) => p.coreRelos.length > 0);
+  const path = opts.btf ?? (needsBtf ? VMLINUX_BTF : undefined);
+  if (path) {
+    if (!existsSync(path)) throw new CliExit(`${file}: the object has CO-RE relocations and there is no target BTF at ${path} (give one with --btf FILE)`, 1);
+    try {
+      out.targetBtf = Btf.parse(new Uint8Array(readFileSync(path)));
+    } catch (e) {
+      throw new CliExit(`${path}: error: ${(e as Error).message}${(e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : ''}`, 1);
+    }
+  }
+  if (obj.maps.some((m) => m.kconfig)) out.kconfig = kernelConfig();
+  return out;
+}
+
 /**
  * `tsbpf run FILE.o`: opens the object, creates its maps on a fresh backend (global data from the
- * file), verifies (our verifier on the user-space backends, the kernel's on the kernel) and loads
- * its programs, runs one (`--program`, or the first) once like `BPF_PROG_TEST_RUN` with `mem` as
- * the packet, and returns r0.
+ * file), resolves CO-RE relocations against the target BTF, verifies (our verifier on the
+ * user-space backends, the kernel's on the kernel) and loads its programs, runs one (`--program`,
+ * or the first) once like `BPF_PROG_TEST_RUN` with `mem` as the packet, and returns r0.
  */
-export function runObject(file: string, bytes: Uint8Array, opts: { backend: string; program?: string; mem: Uint8Array }): bigint {
+export function runObject(file: string, bytes: Uint8Array, opts: { backend: string; program?: string; mem: Uint8Array; btf?: string }): bigint {
   const obj = openObjectFile(file, bytes);
   if (obj.programs.length === 0) throw new CliExit(`${file}: the object has no programs`, 1);
   const prog = opts.program === undefined ? obj.programs[0] : obj.program(opts.program);
   if (!prog) throw new CliExit(`${file}: no program '${opts.program}' (programs: ${obj.programs.map((p) => p.name).join(', ')})`, 2);
+  const loadOpts = objectLoadOptions(file, obj, opts);
   const backend = backendFor(opts.backend);
   try {
     const userSpace = opts.backend !== 'kernel';
     let loaded;
     try {
-      loaded = loadObjectInto(obj, backend, userSpace ? {
-        verify: (spec, maps) => {
-          const r = verify(spec.insns, {
-            progType: spec.progType, expectedAttachType: spec.expectedAttachType, license: spec.license,
-            maps: maps.map((m) => ({ fd: m.fd, name: m.name, type: m.spec.type, keySize: m.spec.keySize, valueSize: m.spec.valueSize, maxEntries: m.spec.maxEntries, frozen: m.frozen })),
-          });
-          if (!r.ok) throw new CliExit(`${file}: the verifier rejected ${spec.name}: ${r.error?.message}\n${r.log.trimEnd()}`, 1);
-        },
-      } : {});
+      // The program asked for, and those the object's prog arrays tail-call into (libbpf's autoload).
+      const autoload = [prog.name, ...obj.maps.flatMap((m) => (m.initialSlots ?? []).filter((v) => v.kind === 'prog').map((v) => v.target))];
+      loaded = loadObjectInto(obj, backend, {
+        ...loadOpts,
+        autoload: [...new Set(autoload)],
+        ...(userSpace ? {
+          verify: (spec, maps) => {
+            const r = verify(spec.insns, {
+              progType: spec.progType, expectedAttachType: spec.expectedAttachType, license: spec.license,
+              maps: maps.map((m) => ({ fd: m.fd, name: m.name, type: m.spec.type, keySize: m.spec.keySize, valueSize: m.spec.valueSize, maxEntries: m.spec.maxEntries, frozen: m.frozen })),
+            });
+            if (!r.ok) {
+              const p = obj.programs.find((q) => q.name.slice(0, 15) === spec.name);
+              const li = r.error?.insn !== undefined ? p?.sourceLine(r.error.insn) : undefined;
+              const at = li ? ` at ${li.fileName.replace(/^.*\//, '')}:${li.lineNum}: ${li.line.trim()}` : '';
+              throw new CliExit(`${file}: the verifier rejected ${spec.name}${at}: ${r.error?.message}\n${r.log.trimEnd()}`, 1);
+            }
+          },
+        } : {}),
+      });
     } catch (e) {
-      if (e instanceof ElfError) throw new CliExit(`${file}: error: ${e.message} [${e.code}]`, 1);
+      if (e instanceof ElfError || e instanceof ObjectError || e instanceof CoreError) throw new CliExit(`${file}: error: ${e.message} [${e.code}]`, 1);
       if (e instanceof CliExit) throw e;
       throw new CliExit(`${file}: cannot load: ${(e as Error).message.split('\n')[0]}`, 1);
     }
-    return loaded.programs.get(prog.name)!.testRun({ data: opts.mem }).retval;
+    return loaded.program(prog.name).testRun({ data: opts.mem }).retval;
   } finally {
     backend.close();
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +55,24 @@ describe('tsbpf run FILE.o', () => {
     expect(await main(['run', join(fixtures, 'minimal.bpfeb.o')], io([], be))).toBe(1);
     expect(be.join('')).toContain('E_ELF_ENCODING');
   });
+
+  it.runIf(existsSync('/sys/kernel/btf/vmlinux'))('resolves CO-RE relocations against vmlinux (or --btf FILE) and loads only the program asked for', async () => {
+    const { main } = await import('./main.js');
+    const core = join(fixtures, 'core.bpfel.o');
+    // core_task (same object) calls bpf_get_current_task, which only the kernel has: not loaded.
+    for (const b of ['interp', 'jit-wasm']) {
+      const out: string[] = [];
+      const err: string[] = [];
+      expect(await main(['run', '-b', b, '-p', 'core_fields', '--mem', '00 '.repeat(64), core], io(out, err)), err.join('')).toBe(0);
+      expect(out.join('')).toBe('0x2\n'); // XDP_PASS
+    }
+    const err: string[] = [];
+    expect(await main(['run', '-p', 'core_fields', '--btf', '/nonexistent.btf', core], io([], err))).toBe(1);
+    expect(err.join('')).toContain('no target BTF at /nonexistent.btf');
+    const bad: string[] = [];
+    expect(await main(['run', '-p', 'core_fields', '--btf', core, core], io([], bad))).toBe(1); // an ELF file is not BTF
+    expect(bad.join('')).toContain('E_BTF_MAGIC');
+  });
 });
 
 describe('tsbpf objdump FILE.o', () => {
@@ -69,6 +87,12 @@ describe('tsbpf objdump FILE.o', () => {
     expect(text).toContain('tracepoint/syscalls/sys_enter_openat+0x0060  R_BPF_64_32    .text');
     expect(text).toContain('; global data .rodata');
     expect(text).toMatch(/call 0x[0-9a-f]+|call pc[+-]\d+|call \d+/);
+    // C source lines from .BTF.ext line_info, each before its first instruction, with file:line
+    // (the text compared with the .c file itself); the appended subprogram gets its <name>: label.
+    const source = readFileSync(join(fixtures, 'minimal.bpf.c'), 'utf8').split('\n');
+    const line = source.findIndex((l) => l.includes('return v * factor + seed;')) + 1;
+    expect(text).toContain(`; return v * factor + seed;  [minimal.bpf.c:${line}]`);
+    expect(text).toMatch(/\n0{14}18 <scale>:\n; return v \* factor \+ seed;/);
   });
 });
 
@@ -97,4 +121,46 @@ describe('a clang-built object (minimal.bpf.c) on every backend', () => {
     }
   });
   if (!kernel.ok) console.log(`object on the kernel skipped: ${kernel.reason}`);
+});
+
+describe('externs (externs.bpf.c): .kconfig filled from a configuration, __ksym reported', () => {
+  const obj = () => openObject(new Uint8Array(readFileSync(join(fixtures, 'externs.bpfel.o'))));
+  // CONFIG_TSBPF_TRISTATE and CONFIG_TSBPF_ABSENT are __weak and left out: they read as 0.
+  const kconfig = { LINUX_KERNEL_VERSION: (6 << 16) | (18 << 8) | 44, CONFIG_BPF_SYSCALL: 'y', CONFIG_HZ: 250, CONFIG_DEFAULT_HOSTNAME: '(none)' };
+  const expected = [(6n << 16n) | (18n << 8n) | 44n, 1n, 0n, 250n, BigInt('('.charCodeAt(0)) | (BigInt('n'.charCodeAt(0)) << 8n), 0n];
+
+  it('lays .kconfig out as one map and lists the __ksym variable and the kfunc of the program that uses them', () => {
+    const o = obj();
+    const kc = o.map('.kconfig')!;
+    expect(kc.kconfig!.map((k) => [k.name, k.type, k.size, k.weak])).toEqual([
+      ['LINUX_KERNEL_VERSION', 'int', 4, false], ['CONFIG_BPF_SYSCALL', 'bool', 1, false], ['CONFIG_TSBPF_TRISTATE', 'tristate', 4, true],
+      ['CONFIG_HZ', 'int', 4, false], ['CONFIG_DEFAULT_HOSTNAME', 'string', 16, false], ['CONFIG_TSBPF_ABSENT', 'int', 8, true],
+    ]);
+    expect(o.program('ksyms')!.externs.map((e) => [e.name, e.kind])).toEqual([['bpf_prog_active', 'ksym'], ['bpf_task_acquire', 'kfunc']]);
+    expect(o.program('kconfig')!.externs).toEqual([]);
+  });
+
+  const backends: [string, () => Backend][] = [['interp', () => new InterpBackend()], ['jit-wasm', () => new JitBackend()]];
+  if (probe().ok) backends.push(['kernel', () => new KernelBackend()]);
+  for (const [name, make] of backends) {
+    it(`${name}: the program reads the values the configuration gave`, () => {
+      const b = make();
+      try {
+        const l = loadObjectInto(obj(), b, { kconfig, autoload: ['kconfig'] });
+        expect(l.program('kconfig').testRun({ data: new Uint8Array(64) }).retval).toBe(2n);
+        expect(Array.from({ length: 6 }, (_, i) => u64(l.map('out'), key32(i)))).toEqual(expected);
+      } finally {
+        b.close();
+      }
+    });
+  }
+
+  it('refuses a missing non-weak CONFIG and a __ksym it cannot resolve, naming the program, insn and C line', () => {
+    const { CONFIG_HZ: _, ...noHz } = kconfig;
+    expect(() => loadObjectInto(obj(), new InterpBackend(), { kconfig: noHz, autoload: ['kconfig'] })).toThrow(expect.objectContaining({ code: 'E_OBJ_KCONFIG' }));
+    expect(() => loadObjectInto(obj(), new InterpBackend(), { kconfig: { ...kconfig, CONFIG_BPF_SYSCALL: 'm' }, autoload: ['kconfig'] })).toThrow(/is a bool/);
+    expect(() => loadObjectInto(obj(), new InterpBackend(), { kconfig })).toThrow(
+      expect.objectContaining({ code: 'E_OBJ_EXTERN', program: 'ksyms', message: expect.stringMatching(/^ksyms, insn 1 \(externs\.bpf\.c:\d+: .+\): uses the __ksym extern bpf_prog_active, which only the kernel can resolve/) }),
+    );
+  });
 });

@@ -51,6 +51,30 @@ export interface ProgramSpec {
   flags?: number;
   /** Verifier log level when loading (the log is always captured on failure). */
   logLevel?: number;
+  /**
+   * The object's BTF and the program's BTF.ext records, as `BPF_PROG_LOAD` takes them
+   * (`prog_btf_fd`, `func_info`, `line_info`, `core_relos`). Backends that do not use them ignore them;
+   * the kernel backend loads the BTF and passes the records, so its verifier log names C source
+   * lines and, with `coreRelos`, the kernel itself resolves the CO-RE relocations.
+   */
+  btf?: ProgramBtf;
+}
+
+/** `struct bpf_func_info`: the function whose code starts at instruction slot `insnOff`. */
+export interface ProgramFuncInfo { insnOff: number; typeId: number }
+/** `struct bpf_line_info`: slot `insnOff` comes from this line; offsets into the BTF string section. */
+export interface ProgramLineInfo { insnOff: number; fileNameOff: number; lineOff: number; lineNum: number; lineCol: number }
+/** `struct bpf_core_relo`: note `insnOff` is in bytes (slot * 8), as the UAPI has it. */
+export interface ProgramCoreRelo { insnOff: number; typeId: number; accessStrOff: number; kind: number }
+
+/** What {@link ProgramSpec.btf} carries. */
+export interface ProgramBtf {
+  /** The raw `.BTF` blob (little endian), loaded with `BPF_BTF_LOAD`. */
+  data: Uint8Array;
+  funcInfo?: readonly ProgramFuncInfo[];
+  lineInfo?: readonly ProgramLineInfo[];
+  /** Unresolved CO-RE relocations for the kernel to apply (the instructions keep clang's local values). */
+  coreRelos?: readonly ProgramCoreRelo[];
 }
 
 /** Options of {@link LoadedProgram.testRun}, as the kernel's `BPF_PROG_TEST_RUN` takes them. */
@@ -80,6 +104,8 @@ export interface TestRunResult {
 /** A loaded program. */
 export interface LoadedProgram {
   readonly name: string;
+  /** The descriptor a `BPF_MAP_TYPE_PROG_ARRAY` slot holds to tail-call this program. */
+  readonly fd: number;
   /** The verifier log, when one was asked for. */
   readonly log: string;
   /** Runs the program once (or `repeat` times) on the given input. */

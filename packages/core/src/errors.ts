@@ -215,7 +215,8 @@ export type ElfErrorCode =
   | 'E_ELF_SECTION'
   | 'E_ELF_STRING'
   | 'E_ELF_SYMBOL'
-  | 'E_ELF_RELOCATION';
+  | 'E_ELF_RELOCATION'
+  | 'E_ELF_EXTERN';
 
 /** A malformed ELF object: `offset` is the file offset of the problem. */
 export class ElfError extends TsbpfError {
@@ -225,5 +226,64 @@ export class ElfError extends TsbpfError {
   constructor(code: ElfErrorCode, message: string, offset: number) {
     super(code, `${message} (at byte ${offset})`);
     this.offset = offset;
+  }
+}
+
+/** Codes of {@link ObjectError}. */
+export type ObjectErrorCode =
+  /** A `__ksym` extern or kfunc the backend cannot resolve (only the kernel can). */
+  | 'E_OBJ_EXTERN'
+  /** A `.kconfig` extern that is not `__weak` and that the configuration given does not set. */
+  | 'E_OBJ_KCONFIG'
+  /** CO-RE relocations, but no target BTF to resolve them against. */
+  | 'E_OBJ_CORE'
+  /** A program or map the object does not have. */
+  | 'E_OBJ_MISSING';
+
+/**
+ * An object that opened but cannot load as asked: `program` and `insn` (a slot of the linked
+ * code) say where, and the message names the C source line when the object has line_info.
+ */
+export class ObjectError extends TsbpfError {
+  declare readonly code: ObjectErrorCode;
+  constructor(code: ObjectErrorCode, message: string, readonly program?: string, readonly insn?: number) {
+    super(code, message);
+  }
+}
+
+/** Codes of {@link CoreError} and of a failed CO-RE resolution (`CoreFailure.code`). */
+export type CoreErrorCode =
+  | 'E_CORE_BAD_RELO'
+  | 'E_CORE_BAD_BTF'
+  | 'E_CORE_NOT_FOUND'
+  | 'E_CORE_AMBIGUOUS'
+  | 'E_CORE_BITFIELD'
+  | 'E_CORE_UNSUPPORTED'
+  | 'E_CORE_INSN_RANGE'
+  | 'E_CORE_INSN_FORM'
+  | 'E_CORE_INSN_VALUE'
+  | 'E_CORE_OFFSET_RANGE'
+  | 'E_CORE_MEM_SIZE';
+
+/**
+ * A CO-RE relocation that cannot be applied to its instruction (the instruction does not hold the
+ * value clang emitted, the new offset does not fit in 16 bits, the load cannot be resized, ...),
+ * or one a loader refuses, as libbpf does, after `resolveCoreRelo` reported a fatal failure.
+ * `insn` is the instruction's slot index; `expected`/`got` are set for a value mismatch.
+ */
+export class CoreError extends TsbpfError {
+  declare readonly code: CoreErrorCode;
+  /** Index of the 8-byte instruction slot the relocation applies to. */
+  readonly insn: number;
+  /** The value the instruction should have held. */
+  readonly expected?: bigint;
+  /** The value it held. */
+  readonly got?: bigint;
+
+  constructor(code: CoreErrorCode, message: string, insn: number, values: { expected?: bigint; got?: bigint } = {}) {
+    super(code, `insn ${insn}: ${message}`);
+    this.insn = insn;
+    this.expected = values.expected;
+    this.got = values.got;
   }
 }

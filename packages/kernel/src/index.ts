@@ -1,6 +1,7 @@
 export { KernelBackend } from './backend.js';
 export { KernelMap, isPerCpu } from './map.js';
 export { KernelProgram, loadProgram, type KernelLoadOptions } from './program.js';
+export { loadBtf, KernelBtf, BtfLoadError, type BtfLoadOptions } from './btf-load.js';
 export { available, probe, type KernelProbe } from './probe.js';
 export { loadNative, addonPath, type NativeApi } from './native.js';
 export { possibleCpus, onlineCpus } from './sys/cpus.js';
@@ -11,3 +12,4 @@ export { uprobeOffset } from './elf-symbols.js';
 export { RingBufReader } from './ringbuf.js';
 export { PerfBufReader, type PerfRecord } from './perfbuf.js';
 export { vmlinuxBtf, tpBtfId, kernelFuncId } from './btf.js';
+export { kernelConfig } from './kconfig.js';

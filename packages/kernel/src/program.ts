@@ -1,14 +1,23 @@
 import {
-  AttachType, NotSupportedError, ProgType, SyscallError, VerifierError, encode, progTypeName,
+  AttachType, NotSupportedError, ProgType, SyscallError, TsbpfError, VerifierError, encode, progTypeName,
   type LoadedProgram, type ProgramSpec, type TestRunOptions, type TestRunResult,
 } from '@tsbpf/core';
+import { loadBtf, type KernelBtf } from './btf-load.js';
 import { native } from './native.js';
-import { BpfCmd, TestRunOut, objPinAttr, progLoadAttr, testRunAttr } from './sys/bpf-attr.js';
+import {
+  BpfCmd, TestRunOut, coreReloRecords, funcInfoRecords, lineInfoRecords, objPinAttr, progLoadAttr, testRunAttr,
+} from './sys/bpf-attr.js';
 
 /** Extra load options the kernel takes beyond {@link ProgramSpec}. */
 export interface KernelLoadOptions {
   /** `attach_btf_id` (tp_btf, fentry): a type id in vmlinux BTF. */
   attachBtfId?: number;
+  /**
+   * The program's BTF already in the kernel (`prog_btf_fd`), for `spec.btf`'s records to refer to:
+   * {@link KernelBackend} passes the one it shares between the programs of an object. Without it,
+   * `spec.btf.data` is loaded for this program alone and its fd closed once the program holds it.
+   */
+  btf?: KernelBtf;
   /** Bytes for the verifier log (grown automatically up to 64 MiB when it does not fit). */
   logSize?: number;
 }
@@ -28,9 +37,49 @@ function lastLine(log: string): string {
  * Loads a program into the kernel (`BPF_PROG_LOAD`). On rejection the whole verifier log comes back
  * in a {@link VerifierError}. fentry/fexit refused with EPERM and an empty log becomes a
  * {@link NotSupportedError}.
+ *
+ * With `spec.btf`, the program is loaded with its BTF (`prog_btf_fd`) and BTF.ext records
+ * (`func_info`, `line_info`, `core_relos`), as libbpf loads an object's programs: the verifier then
+ * checks each function against its BTF prototype, prints the C source line above the instructions
+ * in its log, and applies the CO-RE relocations itself.
+ *
+ * ```ts
+ * const prog = loadProgram({
+ *   progType: ProgType.Tracepoint, insns,
+ *   btf: { data: fixupObjectBtf(elf.section('.BTF')!.data, elf), funcInfo: [{ insnOff: 0, typeId: 25 }] },
+ * });
+ * ```
+ *
+ * @throws BtfLoadError when the kernel rejects `spec.btf.data` (and no `opts.btf` was given).
+ * @throws TsbpfError `E_CORE_RELOS_WITHOUT_FUNC_INFO` for `coreRelos` with neither `funcInfo` nor `lineInfo`.
  */
 export function loadProgram(spec: ProgramSpec, opts: KernelLoadOptions = {}): KernelProgram {
+  if (spec.btf?.coreRelos?.length && !spec.btf.funcInfo?.length && !spec.btf.lineInfo?.length) {
+    // The kernel reads core_relos only beside func_info or line_info and would silently load the
+    // program unrelocated.
+    throw new TsbpfError(
+      'E_CORE_RELOS_WITHOUT_FUNC_INFO',
+      'the kernel applies core_relos only to a program loaded with func_info or line_info, and ignores them otherwise: pass spec.btf.funcInfo too (at least { insnOff: 0, typeId: <the program\'s FUNC> })',
+    );
+  }
+  const ownBtf = !opts.btf && spec.btf ? loadBtf(spec.btf.data) : undefined;
+  try {
+    return loadWithBtf(spec, opts, opts.btf ?? ownBtf);
+  } finally {
+    // The loaded program holds its own reference to the BTF.
+    ownBtf?.close();
+  }
+}
+
+function loadWithBtf(spec: ProgramSpec, opts: KernelLoadOptions, btf: KernelBtf | undefined): KernelProgram {
   const insns = encode(spec.insns);
+  const records = spec.btf
+    ? {
+      funcInfo: spec.btf.funcInfo?.length ? funcInfoRecords(spec.btf.funcInfo) : null,
+      lineInfo: spec.btf.lineInfo?.length ? lineInfoRecords(spec.btf.lineInfo) : null,
+      coreRelos: spec.btf.coreRelos?.length ? coreReloRecords(spec.btf.coreRelos) : null,
+    }
+    : {};
   const load = (logBuf: Uint8Array | null, logLevel: number) => {
     const enc = progLoadAttr({
       progType: spec.progType,
@@ -42,6 +91,8 @@ export function loadProgram(spec: ProgramSpec, opts: KernelLoadOptions = {}): Ke
       name: spec.name,
       expectedAttachType: spec.expectedAttachType,
       attachBtfId: opts.attachBtfId,
+      progBtfFd: btf?.fd,
+      ...records,
     });
     return native().bpf(BpfCmd.PROG_LOAD, enc.attr, enc.ptrs);
   };
@@ -97,6 +148,16 @@ export class KernelProgram implements LoadedProgram {
    */
   testRun(options: TestRunOptions = {}): TestRunResult {
     const data = options.data;
+    if (this.spec.progType === ProgType.Syscall) {
+      // The kernel runs a syscall program once, without data, repeat or ctx_out (EINVAL otherwise),
+      // and writes the context back into ctx_in: it is handed back as ctxOut.
+      if (data?.length || (options.repeat ?? 1) > 1) throw new NotSupportedError('BPF_PROG_TYPE_SYSCALL test runs take a context only, and run once (the kernel refuses data_in and repeat)');
+      const ctx = options.ctx ? new Uint8Array(options.ctx) : null;
+      const enc = testRunAttr({ progFd: this.fd, dataIn: null, dataOut: null, repeat: 0, ctxIn: ctx, ctxOut: null });
+      native().bpf(BpfCmd.PROG_TEST_RUN, enc.attr, enc.ptrs);
+      const v = new DataView(enc.attr.buffer);
+      return { retval: BigInt(v.getUint32(TestRunOut.RETVAL, true)), durationNs: 0, ...(ctx ? { ctxOut: ctx } : {}) };
+    }
     const dataOut = data ? new Uint8Array(Math.max(options.dataSizeOut ?? 0, data.length + 256)) : null;
     const ctxOut = options.ctx ? new Uint8Array(options.ctx.length) : null;
     const enc = testRunAttr({ progFd: this.fd, dataIn: data ?? null, dataOut, repeat: options.repeat ?? 1, ctxIn: options.ctx ?? null, ctxOut });

@@ -15,7 +15,8 @@ export function register(program: Command, io: CliIo): void {
     .option('-p, --program <name>', 'ELF objects: the program to run (default: the first)')
     .option('--mem <hex>', 'input memory as hex bytes')
     .option('--mem-file <file>', 'input memory from a file (raw bytes)')
-    .action((file: string, opts: { backend: string; mem?: string; memFile?: string; program?: string }) => {
+    .option('--btf <file>', 'ELF objects: the BTF CO-RE relocations resolve against (default: /sys/kernel/btf/vmlinux)')
+    .action((file: string, opts: { backend: string; mem?: string; memFile?: string; program?: string; btf?: string }) => {
       /** `--mem` or `--mem-file`, else `fallback`. */
       const memory = (fallback: Uint8Array): Uint8Array => {
         let mem = fallback;
@@ -31,7 +32,7 @@ export function register(program: Command, io: CliIo): void {
       const raw = io.readFile(file);
       if (isElf(raw)) {
         // An object: its maps and programs on a fresh backend; `--mem` is the packet of a test run.
-        io.stdout(`0x${runObject(file, raw, { backend: opts.backend, program: opts.program, mem: memory(new Uint8Array()) }).toString(16)}\n`);
+        io.stdout(`0x${runObject(file, raw, { backend: opts.backend, program: opts.program, mem: memory(new Uint8Array()), ...(opts.btf ? { btf: opts.btf } : {}) }).toString(16)}\n`);
         return;
       }
       const { insns, mem: dataMem } = withFile(file, () => readProgramFile(file, io));

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BtfError } from '../errors.js';
 import { Btf, BtfKind } from './btf.js';
+import { btfBlob } from '../test-support/btf-blob.js';
 
 /**
  * A BTF blob built by hand from the format in the kernel's Documentation/bpf/btf.rst:
@@ -19,22 +20,7 @@ function handMade(): Uint8Array {
     0, 0x02000000, 2, // PTR -> 2
     s('pair_t'), 0x08000000, 2, // TYPEDEF -> 2
   ];
-  const types = new Uint8Array(words.length * 4);
-  const tv = new DataView(types.buffer);
-  words.forEach((w, i) => tv.setUint32(i * 4, w >>> 0, true));
-  const str = new TextEncoder().encode(strings);
-  const out = new Uint8Array(24 + types.length + str.length);
-  const v = new DataView(out.buffer);
-  v.setUint16(0, 0xeb9f, true);
-  out[2] = 1;
-  v.setUint32(4, 24, true);
-  v.setUint32(8, 0, true);
-  v.setUint32(12, types.length, true);
-  v.setUint32(16, types.length, true);
-  v.setUint32(20, str.length, true);
-  out.set(types, 24);
-  out.set(str, 24 + types.length);
-  return out;
+  return btfBlob(words, strings);
 }
 
 describe('BTF', () => {

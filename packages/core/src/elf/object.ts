@@ -1,12 +1,15 @@
 import type { Backend, BackendMap, LoadedProgram, MapSpec, ProgramSpec } from '../backend.js';
 import { Btf, BtfKind } from '../btf/btf.js';
-import { ElfError } from '../errors.js';
+import { parseBtfExt, type BtfExt, type BtfExtCoreRelo, type BtfExtLineInfo } from '../btf/ext.js';
+import { BtfError, CoreError, ElfError, ObjectError } from '../errors.js';
+import { fixupObjectBtf } from '../btf/fixup.js';
+import { patchCoreInsn, resolveCoreRelo, type CoreReloKind } from '../btf/core.js';
 import { decode, type Insn } from '../isa/insn.js';
 import { PseudoLd } from '../isa/opcodes.js';
 import { MapType } from '../uapi/map-types.js';
 import type { AttachType } from '../uapi/attach-types.js';
 import type { ProgType } from '../uapi/prog-types.js';
-import { SectionFlag, SectionType, SymbolType, parseElf, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
+import { SectionFlag, SectionType, SymbolBind, SymbolType, parseElf, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
 import { progTypeOfSection } from './sections.js';
 
 /** `R_BPF_*` relocation types. */
@@ -21,6 +24,34 @@ export interface ObjectMap {
   section: string;
   /** Global data: the initial contents of its one value (zeroes for `.bss`). */
   initial?: Uint8Array;
+  /** `__uint(pinning, LIBBPF_PIN_BY_NAME)`: 1; recorded, not acted on by user-space backends. */
+  pinning?: number;
+  /**
+   * Slots filled when the object loads (`.values = { [0] = &prog }` of a prog array, `&inner_map`
+   * of a map-in-map): key `index` gets the descriptor of the program or map named `target`.
+   */
+  initialSlots?: { index: number; kind: 'prog' | 'map'; target: string }[];
+  /** `.kconfig`: where each extern variable lives in the one value. */
+  kconfig?: KconfigVar[];
+}
+
+/** An extern variable of `.kconfig` (`extern int LINUX_KERNEL_VERSION __kconfig;`). */
+export interface KconfigVar {
+  name: string;
+  offset: number;
+  size: number;
+  /** `__weak`: may stay unresolved (zero) where the configuration does not name it. */
+  weak: boolean;
+  /** How the value is encoded: a bool/tristate char, an integer, or a char array (string). */
+  type: 'bool' | 'tristate' | 'int' | 'string';
+  signed?: boolean;
+}
+
+/** An extern the code uses that only the kernel can resolve: a `__ksym` variable or a kfunc. */
+export interface ExternRef {
+  slot: number;
+  name: string;
+  kind: 'ksym' | 'kfunc';
 }
 
 /** A use of a map in a program: the `lddw` at `slot` loads the map (`fd`) or a pointer into its value (`value`). */
@@ -40,12 +71,24 @@ export interface ObjectProgram {
   expectedAttachType?: AttachType;
   /** The attach target the section names (`syscalls/sys_enter_openat`, `tcp_v4_connect`). */
   target?: string;
+  /** `BPF_PROG_LOAD` flags the section implies (`BPF_F_SLEEPABLE` for `SEC("syscall")`, ...). */
+  flags?: number;
   license: string;
   /** The linked code, 8 bytes per slot, little endian, map references holding the map's index. */
   code: Uint8Array;
   refs: MapRef[];
   /** `code` decoded (map references hold the map's index in {@link BpfObject.maps}). */
   insns: Insn[];
+  /** `.BTF.ext` func_info of the linked code: each function's first slot and BTF FUNC id. */
+  funcInfo: { slot: number; typeId: number }[];
+  /** `.BTF.ext` line_info of the linked code, by slot. */
+  lineInfo: (BtfExtLineInfo & { slot: number })[];
+  /** CO-RE relocations of the linked code, by slot (unresolved: the code holds clang's local values). */
+  coreRelos: (BtfExtCoreRelo & { slot: number })[];
+  /** `__ksym` variables and kfunc calls, left for the kernel. */
+  externs: ExternRef[];
+  /** The C source line of a slot (the nearest line_info at or before it), for messages. */
+  sourceLine(slot: number): BtfExtLineInfo | undefined;
 }
 
 /** An opened object: what libbpf's `bpf_object__open` gives. */
@@ -57,9 +100,16 @@ export interface BpfObject {
   programs: ObjectProgram[];
   maps: ObjectMap[];
   btf?: Btf;
+  /** `.BTF.ext`, when the object was built with `-g`. */
+  ext?: BtfExt;
   elf: ElfFile;
   program(name: string): ObjectProgram | undefined;
   map(name: string): ObjectMap | undefined;
+  /**
+   * Creates the maps and loads every program on `backend` (libbpf's `bpf_object__load`); see
+   * {@link loadObjectInto}.
+   */
+  load(backend: Backend, opts?: LoadObjectOptions): LoadedObject;
 }
 
 const EXEC = SectionFlag.EXECINSTR;
@@ -86,17 +136,77 @@ function isDataSection(s: ElfSection): boolean {
   return s.name === '.rodata' || s.name === '.data' || s.name === '.bss' || s.name.startsWith('.rodata.') || s.name.startsWith('.data.');
 }
 
-/** The value a `__uint(name, N)` or `__type(name, T)` member of a BTF map definition encodes. */
-function btfMapDef(btf: Btf, structId: number, mapName: string, at: number): Partial<Record<string, number>> {
+/** What a BTF map definition (`struct { __uint(type, ...); ... } name SEC(".maps")`) says. */
+interface BtfMapDef {
+  /** `__uint(name, N)` members, and `key_size`/`value_size` from `__type(key/value, T)`. */
+  nums: Partial<Record<string, number>>;
+  /** `__array(values, struct inner)`: the inner map of a map-in-map. */
+  inner?: MapSpec;
+  /** `__array(values, ...)`: what its slots hold, and the member's byte offset in the definition. */
+  values?: { kind: 'prog' | 'map'; offset: number };
+}
+
+/** Reads a BTF map definition; `depth` bounds inner-map nesting (the kernel allows one level). */
+function btfMapDef(btf: Btf, structId: number, mapName: string, at: number, depth = 0): BtfMapDef {
   const st = btf.resolve(structId);
   if (st.kind !== BtfKind.Struct) throw new ElfError('E_ELF_SECTION', `map ${mapName}: its BTF type is not a struct`, at);
-  const out: Partial<Record<string, number>> = {};
+  const def: BtfMapDef = { nums: {} };
   for (const m of st.members ?? []) {
     const t = btf.resolve(m.type);
+    if (m.name === 'values' && t.kind === BtfKind.Array && t.array) {
+      // __array(values, T): T *values[] -- an inner map definition or a program prototype.
+      const elem = btf.resolve(t.array.type);
+      const pointee = elem.kind === BtfKind.Ptr ? btf.resolve(elem.type) : undefined;
+      if (pointee?.kind === BtfKind.Struct) {
+        if (depth > 0) throw new ElfError('E_ELF_SECTION', `map ${mapName}: an inner map may not itself hold maps`, at);
+        def.inner = mapSpecOf(btfMapDef(btf, pointee.id, `${mapName}.inner`, at, depth + 1), `${mapName}.inner`);
+        def.values = { kind: 'map', offset: m.bitOffset / 8 };
+      } else if (pointee?.kind === BtfKind.FuncProto) {
+        def.values = { kind: 'prog', offset: m.bitOffset / 8 };
+      } else throw new ElfError('E_ELF_SECTION', `map ${mapName}: __array(values, ...) holds neither map definitions nor programs`, at);
+      continue;
+    }
     if (t.kind !== BtfKind.Ptr) continue;
     const target = btf.resolve(t.type);
-    if (m.name === 'key' || m.name === 'value') out[`${m.name}_size`] = btf.sizeOf(t.type);
-    else if (target.kind === BtfKind.Array && target.array) out[m.name] = target.array.nelems;
+    if (m.name === 'key' || m.name === 'value') def.nums[`${m.name}_size`] = btf.sizeOf(t.type);
+    else if (target.kind === BtfKind.Array && target.array) def.nums[m.name] = target.array.nelems;
+  }
+  return def;
+}
+
+/** The map a definition creates; a map of maps or programs holds 4-byte descriptors. */
+function mapSpecOf(d: BtfMapDef, name: string): MapSpec {
+  const n = d.nums;
+  const holdsFds = d.values !== undefined;
+  return {
+    type: (n.type ?? 0) as MapType, keySize: n.key_size ?? (holdsFds ? 4 : 0), valueSize: n.value_size ?? (holdsFds ? 4 : 0), maxEntries: n.max_entries ?? 0,
+    ...(n.map_flags ? { flags: n.map_flags } : {}), name: name.slice(0, 15), ...(d.inner ? { innerMap: d.inner } : {}),
+  };
+}
+
+/** The `.kconfig` layout: each extern variable of the DATASEC, its size and how to encode it. */
+function kconfigVars(btf: Btf, at: number): KconfigVar[] {
+  const datasec = btf.types.find((t) => t.kind === BtfKind.Datasec && t.name === '.kconfig');
+  const out: KconfigVar[] = [];
+  let offset = 0;
+  for (const info of datasec?.secinfo ?? []) {
+    const v = btf.type(info.type);
+    const t = btf.resolve(v.type);
+    const size = btf.sizeOf(v.type);
+    if (size <= 0 || size > 4096) throw new ElfError('E_ELF_EXTERN', `.kconfig extern ${v.name} has size ${size}`, at);
+    let type: KconfigVar['type'];
+    let signed = false;
+    if (t.kind === BtfKind.Int && t.int?.bool) type = 'bool';
+    else if (t.kind === BtfKind.Enum && t.name === 'libbpf_tristate') type = 'tristate';
+    else if (t.kind === BtfKind.Int && t.int?.char && size === 1) type = 'bool';
+    else if (t.kind === BtfKind.Int || t.kind === BtfKind.Enum) { type = 'int'; signed = !!t.int?.signed; }
+    else if (t.kind === BtfKind.Array && t.array && btf.sizeOf(t.array.type) === 1) type = 'string';
+    else throw new ElfError('E_ELF_EXTERN', `.kconfig extern ${v.name} has a type libbpf cannot fill (neither bool, tristate, integer nor char array)`, at);
+    const align = type === 'string' ? 1 : size;
+    offset = Math.ceil(offset / align) * align;
+    // Linkage 2 is BTF_VAR_GLOBAL_EXTERN; a weak extern is only visible in the ELF symbol (bound below).
+    out.push({ name: v.name, offset, size, weak: false, type, ...(type === 'int' ? { signed } : {}) });
+    offset += size;
   }
   return out;
 }
@@ -122,6 +232,8 @@ export function openObject(bytes: Uint8Array): BpfObject {
   const btfSec = f.section('.BTF');
   let btf: Btf | undefined;
   if (btfSec) btf = Btf.parse(btfSec.data);
+  const extSec = f.section('.BTF.ext');
+  const ext = extSec && btf ? parseBtfExt(extSec.data, btf, f.littleEndian) : undefined;
 
   // ---- maps ----
   const maps: ObjectMap[] = [];
@@ -130,15 +242,26 @@ export function openObject(bytes: Uint8Array): BpfObject {
   if (mapsSec) {
     if (!btf) throw new ElfError('E_ELF_SECTION', 'the object has a .maps section but no .BTF to describe its maps', mapsSec.offset);
     const datasec = btf.types.find((t) => t.kind === BtfKind.Datasec && t.name === '.maps');
+    const symbolOf = new Map(f.symbols.filter((y) => y.shndx === mapsSec.index && y.type !== SymbolType.SECTION).map((y) => [y.name, y]));
+    const relocs = f.relocations.get(mapsSec.index) ?? [];
     for (const info of datasec?.secinfo ?? []) {
       const v = btf.type(info.type);
       const d = btfMapDef(btf, v.type, v.name, mapsSec.offset);
-      const spec: MapSpec = {
-        type: (d.type ?? 0) as MapType, keySize: d.key_size ?? 0, valueSize: d.value_size ?? 0, maxEntries: d.max_entries ?? 0,
-        ...(d.map_flags ? { flags: d.map_flags } : {}), name: v.name.slice(0, 15),
-      };
+      const m: ObjectMap = { name: v.name, spec: mapSpecOf(d, v.name), kind: 'btf', section: '.maps' };
+      if (d.nums.pinning) m.pinning = d.nums.pinning;
+      const sym = symbolOf.get(v.name);
+      if (d.values && sym) {
+        // `.values = { [i] = &x }`: an R_BPF_64_ABS64 per filled slot, at values + 8 * i.
+        const start = sym.value + d.values.offset;
+        for (const r of relocs) {
+          if (r.offset < start || r.offset >= sym.value + sym.size) continue;
+          const target = f.symbols[r.symbol];
+          if ((r.offset - start) % 8 !== 0 || !target?.name) throw new ElfError('E_ELF_RELOCATION', `map ${v.name}: a relocation of its initial values is not at a slot`, mapsSec.offset + r.offset);
+          (m.initialSlots ??= []).push({ index: (r.offset - start) / 8, kind: d.values.kind, target: target.name });
+        }
+      }
       mapBySymbol.set(v.name, maps.length);
-      maps.push({ name: v.name, spec, kind: 'btf', section: '.maps' });
+      maps.push(m);
     }
   }
   const legacy = f.section('maps');
@@ -164,6 +287,16 @@ export function openObject(bytes: Uint8Array): BpfObject {
       initial: s.type === SectionType.NOBITS ? new Uint8Array(s.size) : s.data.slice(),
     });
   }
+  // `.kconfig` externs: one array map laid out as libbpf lays it out, filled when the object loads.
+  const externs = new Map<string, { kind: 'kconfig'; map: number; offset: number } | { kind: 'ksym' }>();
+  const kconfig = btf ? kconfigVars(btf, 0) : [];
+  if (kconfig.length) {
+    for (const k of kconfig) k.weak = f.symbols.some((y) => y.name === k.name && y.bind === SymbolBind.WEAK);
+    const size = kconfig.reduce((n, k) => Math.max(n, k.offset + k.size), 0);
+    for (const k of kconfig) externs.set(k.name, { kind: 'kconfig', map: maps.length, offset: k.offset });
+    maps.push({ name: '.kconfig', kind: 'data', section: '.kconfig', spec: { type: MapType.Array, keySize: 4, valueSize: Math.ceil(size / 8) * 8, maxEntries: 1, name: '.kconfig' }, initial: new Uint8Array(Math.ceil(size / 8) * 8), kconfig });
+  }
+  for (const y of f.symbols) if (y.shndx === 0 && y.name && !externs.has(y.name)) externs.set(y.name, { kind: 'ksym' });
 
   // ---- programs ----
   const slotsOf = new Map<number, Uint8Array>();
@@ -174,24 +307,45 @@ export function openObject(bytes: Uint8Array): BpfObject {
   };
   const funcsIn = (shndx: number) => f.symbols.filter((s) => s.shndx === shndx && s.type === SymbolType.FUNC).sort((a, b) => a.value - b.value);
   const programs: ObjectProgram[] = [];
+  const resolve: Resolver = (sym, at) => {
+    const e = sym.shndx === 0 ? externs.get(sym.name) : undefined;
+    if (e?.kind === 'kconfig') return { map: e.map, kind: 'value', offset: e.offset };
+    if (e?.kind === 'ksym') return { extern: sym.name };
+    return mapRef(f, sym, at, mapBySymbol, mapBySection);
+  };
   for (const s of f.sections) {
     if (s.type !== SectionType.PROGBITS || !(s.flags & EXEC) || s.name === '.text' || s.size === 0) continue;
     const kind = progTypeOfSection(s.name);
     if (!kind) throw new ElfError('E_ELF_SECTION', `program section "${s.name}" is not one libbpf knows (SEC("xdp"), SEC("kprobe/..."), SEC("tracepoint/..."), ...)`, s.offset);
     for (const fn of funcsIn(s.index)) {
-      const { code, refs } = link(f, fn, slots, funcsIn, (sym, at) => mapRef(f, sym, at, mapBySymbol, mapBySection));
+      const l = link(f, fn, slots, funcsIn, resolve, ext);
+      const lineInfo = l.lineInfo;
       programs.push({
         name: fn.name, section: s.name, progType: kind.progType, ...(kind.expectedAttachType !== undefined ? { expectedAttachType: kind.expectedAttachType } : {}),
-        ...(kind.target !== undefined ? { target: kind.target } : {}), license, code, refs, insns: decode(code),
+        ...(kind.target !== undefined ? { target: kind.target } : {}), ...(kind.flags ? { flags: kind.flags } : {}), license, code: l.code, refs: l.refs, insns: decode(l.code),
+        funcInfo: l.funcInfo, lineInfo, coreRelos: l.coreRelos, externs: l.externs,
+        sourceLine: (slot) => {
+          let best: BtfExtLineInfo | undefined;
+          for (const li of lineInfo) if (li.slot <= slot && (!best || li.slot >= (best as BtfExtLineInfo & { slot: number }).slot)) best = li;
+          return best;
+        },
       });
     }
   }
-  return {
-    littleEndian: f.littleEndian, license, ...(version !== undefined ? { version } : {}), programs, maps, ...(btf ? { btf } : {}), elf: f,
+  const obj: BpfObject = {
+    littleEndian: f.littleEndian, license, ...(version !== undefined ? { version } : {}), programs, maps, ...(btf ? { btf } : {}), ...(ext ? { ext } : {}), elf: f,
     program: (name) => programs.find((p) => p.name === name),
     map: (name) => maps.find((m) => m.name === name),
+    load: (backend, opts) => loadObjectInto(obj, backend, opts),
   };
+  return obj;
 }
+
+/** `openObject` under libbpf's other name: opens the object; `.load(backend)` loads it. */
+export const loadObject = openObject;
+
+/** Resolves the symbol of an `R_BPF_64_64`: a map, global data, a `.kconfig` variable or a `__ksym` extern. */
+type Resolver = (sym: ElfSymbol, at: number) => { map: number; kind: 'fd' | 'value'; offset: number } | { extern: string };
 
 /** What an `R_BPF_64_64` against `sym` on an `lddw` refers to. */
 function mapRef(f: ElfFile, sym: ElfSymbol, at: number, bySymbol: Map<string, number>, bySection: Map<number, number>): { map: number; kind: 'fd' | 'value'; offset: number } {
@@ -207,19 +361,30 @@ function mapRef(f: ElfFile, sym: ElfSymbol, at: number, bySymbol: Map<string, nu
   throw new ElfError('E_ELF_RELOCATION', `relocation against ${sym.name || 'a symbol'} in ${sec?.name ?? `section ${sym.shndx}`}, which is neither a map nor global data`, at);
 }
 
+/** The records of `section` in one `.BTF.ext` area. */
+function recordsOf<T>(area: { section: string; records: T[] }[] | undefined, section: string): T[] {
+  return area?.find((a) => a.section === section)?.records ?? [];
+}
+
 /**
- * The code of function `fn` followed by the subprograms it calls (transitively), each appended
- * once, with calls retargeted and map references collected.
+ * The code of function `fn` followed by the subprograms it calls or passes as callbacks
+ * (transitively), each appended once, with calls and `BPF_PSEUDO_FUNC` loads retargeted, map
+ * references collected, and the `.BTF.ext` records of each piece moved to its linked slots.
  */
 function link(
   f: ElfFile,
   fn: ElfSymbol,
   slots: (s: ElfSection) => Uint8Array,
   funcsIn: (shndx: number) => ElfSymbol[],
-  resolveMap: (sym: ElfSymbol, at: number) => { map: number; kind: 'fd' | 'value'; offset: number },
-): { code: Uint8Array; refs: MapRef[] } {
+  resolve: Resolver,
+  ext: BtfExt | undefined,
+): Pick<ObjectProgram, 'code' | 'refs' | 'funcInfo' | 'lineInfo' | 'coreRelos' | 'externs'> {
   const parts: Uint8Array[] = [];
   const refs: MapRef[] = [];
+  const funcInfo: ObjectProgram['funcInfo'] = [];
+  const lineInfo: ObjectProgram['lineInfo'] = [];
+  const coreRelos: ObjectProgram['coreRelos'] = [];
+  const externs: ExternRef[] = [];
   /** Appended functions: "section:firstSlot" -> position (slot) in the linked code. */
   const placed = new Map<string, number>();
   let total = 0;
@@ -236,6 +401,12 @@ function link(
     }
     return at;
   };
+  /** The linked slot of `targetSlot` of section `shndx` (a function there is appended if new). */
+  const placeSlot = (shndx: number, targetSlot: number, what: string, at: number): number => {
+    const callee = funcsIn(shndx).find((s) => targetSlot * 8 >= s.value && targetSlot * 8 < s.value + s.size);
+    if (!callee) throw new ElfError('E_ELF_RELOCATION', `${what} slot ${targetSlot} of ${f.sections[shndx]?.name}, where no function is`, at);
+    return place(callee) + targetSlot - callee.value / 8;
+  };
   place(fn);
   while (queue.length) {
     const sym = queue.shift()!;
@@ -250,6 +421,11 @@ function link(
     const code = all.slice(first * 8, (first + n) * 8);
     const base = placed.get(`${sym.shndx}:${sym.value}`)!;
     const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
+    const inPiece = (insnOff: number) => insnOff / 8 >= first && insnOff / 8 < first + n;
+    const slotOf = (insnOff: number) => base + insnOff / 8 - first;
+    for (const r of recordsOf(ext?.funcInfo, sec.name)) if (inPiece(r.insnOff)) funcInfo.push({ slot: slotOf(r.insnOff), typeId: r.typeId });
+    for (const r of recordsOf(ext?.lineInfo, sec.name)) if (inPiece(r.insnOff)) lineInfo.push({ ...r, slot: slotOf(r.insnOff) });
+    for (const r of recordsOf(ext?.coreRelos, sec.name)) if (inPiece(r.insnOff)) coreRelos.push({ ...r, slot: slotOf(r.insnOff) });
     const relocs = new Map<number, { type: number; symbol: number }>();
     for (const r of f.relocations.get(sym.shndx) ?? []) {
       const slot = r.offset / 8;
@@ -263,15 +439,29 @@ function link(
       if (op === 0x18 && r) {
         if (r.type !== RelocType.R_BPF_64_64) throw new ElfError('E_ELF_RELOCATION', `lddw in ${sec.name} has relocation type ${r.type}, not R_BPF_64_64`, at);
         const target = f.symbols[r.symbol];
+        if (!target) throw new ElfError('E_ELF_RELOCATION', `relocation against symbol ${r.symbol}, which does not exist`, at);
         if (target.type === SymbolType.FUNC || (f.sections[target.shndx]?.flags ?? 0) & EXEC) {
-          throw new ElfError('E_ELF_RELOCATION', `lddw of the function ${target.name} (a callback): BPF_PSEUDO_FUNC is not linked yet`, at);
+          // A callback (bpf_loop, bpf_for_each_map_elem, timers): BPF_PSEUDO_FUNC, imm relative like a call.
+          const targetSlot = (target.value + view.getInt32(k * 8 + 4, true)) / 8;
+          if (!Number.isInteger(targetSlot)) throw new ElfError('E_ELF_RELOCATION', `callback address in ${sec.name} is not at an instruction`, at);
+          const calleeAt = placeSlot(target.shndx, targetSlot, 'callback at', at);
+          code[k * 8 + 1] = (code[k * 8 + 1] & 0x0f) | (PseudoLd.FUNC << 4);
+          view.setInt32(k * 8 + 4, calleeAt - (base + k) - 1, true);
+          view.setInt32(k * 8 + 12, 0, true);
+        } else {
+          const ref = resolve(target, at);
+          if ('extern' in ref) externs.push({ slot: base + k, name: ref.extern, kind: 'ksym' });
+          else {
+            const offset = ref.kind === 'value' ? ref.offset + view.getInt32(k * 8 + 4, true) : 0;
+            code[k * 8 + 1] = (code[k * 8 + 1] & 0x0f) | ((ref.kind === 'fd' ? PseudoLd.MAP_FD : PseudoLd.MAP_VALUE) << 4);
+            view.setInt32(k * 8 + 4, ref.map, true);
+            view.setInt32(k * 8 + 12, offset, true);
+            refs.push({ slot: base + k, map: ref.map, kind: ref.kind, offset });
+          }
         }
-        const ref = resolveMap(target, at);
-        const offset = ref.kind === 'value' ? ref.offset + view.getInt32(k * 8 + 4, true) : 0;
-        code[k * 8 + 1] = (code[k * 8 + 1] & 0x0f) | ((ref.kind === 'fd' ? PseudoLd.MAP_FD : PseudoLd.MAP_VALUE) << 4);
-        view.setInt32(k * 8 + 4, ref.map, true);
-        view.setInt32(k * 8 + 12, offset, true);
-        refs.push({ slot: base + k, map: ref.map, kind: ref.kind, offset });
+      } else if (op === 0x85 && r && f.symbols[r.symbol]?.shndx === 0) {
+        // A call to an extern function: a kfunc (`extern ... __ksym`), resolved by the kernel's BTF.
+        externs.push({ slot: base + k, name: f.symbols[r.symbol].name, kind: 'kfunc' });
       } else if (op === 0x85 && src === 1) {
         // bpf-to-bpf call: the callee's slot in its section, then where it lands in the linked code.
         let calleeSec = sym.shndx;
@@ -279,12 +469,11 @@ function link(
         if (r) {
           if (r.type !== RelocType.R_BPF_64_32) throw new ElfError('E_ELF_RELOCATION', `call in ${sec.name} has relocation type ${r.type}, not R_BPF_64_32`, at);
           const t = f.symbols[r.symbol];
+          if (!t) throw new ElfError('E_ELF_RELOCATION', `relocation against symbol ${r.symbol}, which does not exist`, at);
           calleeSec = t.shndx;
           targetSlot = t.value / 8 + view.getInt32(k * 8 + 4, true) + 1;
         } else targetSlot = first + k + 1 + view.getInt32(k * 8 + 4, true);
-        const callee = funcsIn(calleeSec).find((s) => targetSlot * 8 >= s.value && targetSlot * 8 < s.value + s.size);
-        if (!callee) throw new ElfError('E_ELF_RELOCATION', `call in ${sec.name} to slot ${targetSlot} of ${f.sections[calleeSec]?.name}, where no function is`, at);
-        const calleeAt = place(callee) + targetSlot - callee.value / 8;
+        const calleeAt = placeSlot(calleeSec, targetSlot, `call in ${sec.name} to`, at);
         view.setInt32(k * 8 + 4, calleeAt - (base + k) - 1, true);
       } else if (r && r.type !== RelocType.NONE) {
         throw new ElfError('E_ELF_RELOCATION', `relocation type ${r.type} on an instruction (opcode 0x${op.toString(16)}) in ${sec.name}`, at);
@@ -299,7 +488,8 @@ function link(
     out.set(p, o);
     o += p.length;
   }
-  return { code: out, refs };
+  const bySlot = <T extends { slot: number }>(a: T[]) => a.sort((x, y) => x.slot - y.slot);
+  return { code: out, refs, funcInfo: bySlot(funcInfo), lineInfo: bySlot(lineInfo), coreRelos: bySlot(coreRelos), externs };
 }
 
 /** A map {@link loadObjectInto} created, as a verifier needs it. */
@@ -315,43 +505,214 @@ export interface LoadedMapInfo {
 export interface LoadedObject {
   maps: Map<string, BackendMap>;
   programs: Map<string, LoadedProgram>;
+  /** The map named `name` (a skeleton's `skel->maps.name`); throws ObjectError when there is none. */
+  map(name: string): BackendMap;
+  /** The program named `name` (`skel->progs.name`); throws ObjectError when there is none. */
+  program(name: string): LoadedProgram;
 }
 
-/** The program's instructions with the map references of `refs` filled in with descriptors. */
-export function resolveProgram(p: ObjectProgram, fds: readonly number[]): Insn[] {
+/** Options of {@link loadObjectInto} (and `BpfObject.load`). */
+export interface LoadObjectOptions {
+  /** Runs before each program loads, e.g. `@tsbpf/verifier`; throw to refuse it. */
+  verify?: (spec: ProgramSpec, maps: LoadedMapInfo[]) => void;
+  /**
+   * The BTF CO-RE relocations resolve against: the running kernel's (`/sys/kernel/btf/vmlinux`,
+   * which `@tsbpf/kernel`'s `vmlinuxBtf()` reads) or a BTF file of the kernel the program targets.
+   */
+  targetBtf?: Btf;
+  /**
+   * Leave CO-RE relocations to the backend (the kernel applies `core_relos` itself at
+   * `BPF_PROG_LOAD`); the instructions keep clang's local values. Only the kernel backend can.
+   */
+  coreByBackend?: boolean;
+  /**
+   * Values of `.kconfig` externs (`CONFIG_*` as in a kernel `.config`: `'y'`, `'m'`, `'n'`, numbers,
+   * strings; `LINUX_KERNEL_VERSION` as a number). A non-`__weak` extern missing here fails the load.
+   */
+  kconfig?: Record<string, string | number | bigint | boolean>;
+  /**
+   * The object's BTF as handed to the backend with each program's func_info and line_info
+   * (`ProgramSpec.btf`). Default: {@link programBtf}, the `.BTF` section fixed up for the kernel.
+   */
+  programBtf?: Uint8Array;
+  /**
+   * The programs to load (libbpf's `bpf_program__set_autoload`); default all. Prog-array slots that
+   * name a program left out stay empty.
+   */
+  autoload?: readonly string[];
+}
+
+/** The program's instructions with the map references of `refs` filled in with descriptors and, given a target BTF, its CO-RE relocations resolved. */
+export function resolveProgram(p: ObjectProgram, fds: readonly number[], core?: { local: Btf; target: Btf }): Insn[] {
   const code = new Uint8Array(p.code);
   const view = new DataView(code.buffer);
   for (const r of p.refs) view.setInt32(r.slot * 8 + 4, fds[r.map], true);
+  if (core) {
+    // As libbpf: candidates that failed one relocation of a type are dropped for the next ones.
+    const candidateCache = new Map<number, number[]>();
+    for (const r of p.coreRelos) {
+      const relo = { insnOff: r.slot * 8, typeId: r.typeId, accessStr: r.accessStr, kind: r.kind as CoreReloKind };
+      const res = resolveCoreRelo(core.local, core.target, relo, { candidateCache });
+      // A missing field or enumerator poisons the instruction (the verifier rejects it only if it
+      // is reached); an ambiguous or malformed relocation fails the load, as in libbpf.
+      if (!res.ok && res.fatal) throw new CoreError(res.code, `${where(p, r.slot)}: CO-RE relocation ${r.accessStr}: ${res.reason}`, r.slot);
+      patchCoreInsn(code, r.slot, relo, res);
+    }
+  }
   return decode(code);
 }
 
 /**
- * Loads an opened object on a backend, in libbpf's order: creates every map (global data maps
- * filled with their initial contents), then for each program fills in the map descriptors, runs
- * `verify` (e.g. `@tsbpf/verifier`) when given, and loads it.
- *
- * @throws ElfError for a big-endian object (the backends are little endian, as the host is).
+ * The object's `.BTF` fixed up for `BPF_BTF_LOAD` (DATASEC sizes and offsets, `.kconfig` laid out
+ * as this loader placed it), or `undefined` when it cannot be (the programs then load without BTF,
+ * as libbpf falls back).
  */
-export function loadObjectInto(obj: BpfObject, backend: Backend, opts: { verify?: (spec: ProgramSpec, maps: LoadedMapInfo[]) => void } = {}): LoadedObject {
+export function programBtf(obj: BpfObject): Uint8Array | undefined {
+  const raw = obj.elf.section('.BTF')?.data;
+  if (!raw) return undefined;
+  const kc = obj.maps.find((m) => m.kconfig);
+  try {
+    return fixupObjectBtf(raw, obj.elf, kc ? { kconfig: { size: kc.spec.valueSize, offsets: new Map(kc.kconfig!.map((k) => [k.name, k.offset])) } } : {});
+  } catch (e) {
+    if (e instanceof BtfError) return undefined;
+    throw e;
+  }
+}
+
+/** Where a slot of a program is, for messages: `prog, insn N (file.c:12: the source line)`. */
+function where(p: ObjectProgram, slot: number): string {
+  const li = p.sourceLine(slot);
+  return `${p.name}, insn ${slot}${li ? ` (${li.fileName.replace(/^.*\//, '')}:${li.lineNum}: ${li.line.trim()})` : ''}`;
+}
+
+/** Fills the `.kconfig` value from the configuration given; missing non-weak externs are an error. */
+function kconfigValue(m: ObjectMap, config: LoadObjectOptions['kconfig'] = {}): Uint8Array {
+  const out = new Uint8Array(m.spec.valueSize);
+  const view = new DataView(out.buffer);
+  for (const k of m.kconfig ?? []) {
+    const given = config[k.name];
+    if (given === undefined) {
+      if (k.weak) continue;
+      throw new ObjectError('E_OBJ_KCONFIG', `.kconfig extern ${k.name} is not __weak and the configuration does not set it (pass kconfig: { ${k.name}: ... })`);
+    }
+    if (k.type === 'string') {
+      const text = new TextEncoder().encode(String(given).replace(/^"(.*)"$/, '$1'));
+      if (text.length >= k.size) throw new ObjectError('E_OBJ_KCONFIG', `.kconfig extern ${k.name}: "${given}" does not fit in ${k.size} bytes`);
+      out.set(text, k.offset);
+      continue;
+    }
+    let n: bigint;
+    if (given === true || given === 'y') n = 1n;
+    else if (given === false || given === 'n') n = 0n;
+    else if (given === 'm') {
+      if (k.type !== 'tristate') throw new ObjectError('E_OBJ_KCONFIG', `.kconfig extern ${k.name} is a bool; 'm' needs an enum libbpf_tristate`);
+      n = 2n;
+    } else {
+      try {
+        n = BigInt(given);
+      } catch {
+        throw new ObjectError('E_OBJ_KCONFIG', `.kconfig extern ${k.name}: ${JSON.stringify(given)} is not a number, 'y', 'n' or 'm'`);
+      }
+    }
+    if (k.type === 'bool' && n > 1n) throw new ObjectError('E_OBJ_KCONFIG', `.kconfig extern ${k.name} is a bool; ${given} is not y or n`);
+    const bits = BigInt(k.size * 8);
+    if (n >= 1n << bits || n < -(1n << (bits - 1n))) throw new ObjectError('E_OBJ_KCONFIG', `.kconfig extern ${k.name}: ${given} does not fit in ${k.size} bytes`);
+    for (let i = 0; i < k.size; i++) out[k.offset + i] = Number((BigInt.asUintN(Number(bits), n) >> BigInt(8 * i)) & 0xffn);
+  }
+  return out;
+}
+
+/**
+ * Loads an opened object on a backend, in libbpf's order: creates every map (global data maps
+ * filled with their initial contents, `.kconfig` from `opts.kconfig`), then for each program fills
+ * in the map descriptors, resolves its CO-RE relocations against `opts.targetBtf`, runs `verify`
+ * when given, and loads it; last, fills the prog arrays and maps of maps the object initialises.
+ *
+ * @throws ElfError for a big-endian object (the backends are little endian, as the host is);
+ *   ObjectError for an extern or CO-RE relocation that cannot be resolved here; CoreError for an
+ *   ambiguous or malformed CO-RE relocation (patchCoreInsn's for an instruction it cannot patch).
+ */
+export function loadObjectInto(obj: BpfObject, backend: Backend, opts: LoadObjectOptions = {}): LoadedObject {
   if (!obj.littleEndian) throw new ElfError('E_ELF_ENCODING', 'the object is big endian (clang -target bpfeb); this host and its backends are little endian', 5);
+  for (const name of opts.autoload ?? []) {
+    if (!obj.program(name)) throw new ObjectError('E_OBJ_MISSING', `the object has no program ${name} (programs: ${obj.programs.map((p) => p.name).join(', ')})`, name);
+  }
+  const chosen = obj.programs.filter((p) => !opts.autoload || opts.autoload.includes(p.name));
+  for (const p of chosen) {
+    const e = p.externs[0];
+    if (e && !opts.coreByBackend) {
+      throw new ObjectError('E_OBJ_EXTERN', `${where(p, e.slot)}: ${e.kind === 'kfunc' ? 'calls the kfunc' : 'uses the __ksym extern'} ${e.name}, which only the kernel can resolve (this loader does not resolve kernel symbols yet)`, p.name, e.slot);
+    }
+    const c = p.coreRelos[0];
+    if (c && !opts.targetBtf && !opts.coreByBackend) {
+      throw new ObjectError('E_OBJ_CORE', `${where(p, c.slot)}: has ${p.coreRelos.length} CO-RE relocation(s) and no target BTF was given (targetBtf: the running kernel's /sys/kernel/btf/vmlinux, or a BTF file)`, p.name, c.slot);
+    }
+  }
   const maps = new Map<string, BackendMap>();
   const fds: number[] = [];
   const infos: LoadedMapInfo[] = [];
   for (const m of obj.maps) {
     const bm = backend.createMap(m.spec);
-    if (m.initial) bm.update(new Uint8Array(4), m.initial);
+    const initial = m.kconfig ? kconfigValue(m, opts.kconfig) : m.initial;
+    if (initial) bm.update(new Uint8Array(4), initial);
     maps.set(m.name, bm);
     fds.push(bm.fd);
-    infos.push({ fd: bm.fd, name: m.name, spec: m.spec, frozen: m.section === '.rodata' || m.section.startsWith('.rodata.') });
+    infos.push({ fd: bm.fd, name: m.name, spec: m.spec, frozen: m.section === '.rodata' || m.section.startsWith('.rodata.') || m.section === '.kconfig' });
   }
+  const core = opts.targetBtf && obj.btf && !opts.coreByBackend ? { local: obj.btf, target: opts.targetBtf } : undefined;
+  const btfData = opts.programBtf ?? programBtf(obj);
   const programs = new Map<string, LoadedProgram>();
-  for (const p of obj.programs) {
+  for (const p of chosen) {
     const spec: ProgramSpec = {
-      insns: resolveProgram(p, fds), progType: p.progType, license: p.license || undefined, name: p.name.slice(0, 15),
+      insns: resolveProgram(p, fds, core), progType: p.progType, license: p.license || undefined, name: p.name.slice(0, 15),
       ...(p.expectedAttachType !== undefined ? { expectedAttachType: p.expectedAttachType } : {}),
+      ...(p.flags ? { flags: p.flags } : {}),
     };
+    if (btfData && (p.funcInfo.length || p.lineInfo.length)) {
+      spec.btf = {
+        data: btfData,
+        funcInfo: p.funcInfo.map((r) => ({ insnOff: r.slot, typeId: r.typeId })),
+        lineInfo: p.lineInfo.map((r) => ({ insnOff: r.slot, fileNameOff: r.fileNameOff, lineOff: r.lineOff, lineNum: r.lineNum, lineCol: r.lineCol })),
+        ...(opts.coreByBackend && p.coreRelos.length ? { coreRelos: p.coreRelos.map((r) => ({ insnOff: r.slot * 8, typeId: r.typeId, accessStrOff: r.accessStrOff, kind: r.kind })) } : {}),
+      };
+    }
     opts.verify?.(spec, infos);
-    programs.set(p.name, backend.load(spec));
+    let prog: LoadedProgram;
+    try {
+      prog = backend.load(spec);
+    } catch (e) {
+      // As libbpf: BTF the kernel refuses is optional, unless the kernel is to apply CO-RE with it.
+      if (!spec.btf || spec.btf.coreRelos || (e as { code?: string }).code !== 'E_BTF_LOAD') throw e;
+      const { btf: _, ...bare } = spec;
+      prog = backend.load(bare);
+    }
+    programs.set(p.name, prog);
   }
-  return { maps, programs };
+  // Prog arrays and maps of maps the object fills (libbpf: after the programs are loaded).
+  for (const m of obj.maps) {
+    for (const slot of m.initialSlots ?? []) {
+      if (slot.kind === 'prog' && opts.autoload && !opts.autoload.includes(slot.target) && obj.program(slot.target)) continue;
+      const fd = slot.kind === 'prog' ? programs.get(slot.target)?.fd : maps.get(slot.target)?.fd;
+      if (fd === undefined) throw new ObjectError('E_OBJ_MISSING', `map ${m.name}: slot ${slot.index} names ${slot.kind === 'prog' ? 'program' : 'map'} ${slot.target}, which the object does not have`);
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, slot.index, true);
+      const value = new Uint8Array(4);
+      new DataView(value.buffer).setUint32(0, fd, true);
+      maps.get(m.name)!.update(key, value);
+    }
+  }
+  const loaded: LoadedObject = {
+    maps, programs,
+    map: (name) => {
+      const m = maps.get(name);
+      if (!m) throw new ObjectError('E_OBJ_MISSING', `the object has no map ${name} (maps: ${[...maps.keys()].join(', ')})`);
+      return m;
+    },
+    program: (name) => {
+      const p = programs.get(name);
+      if (!p) throw new ObjectError('E_OBJ_MISSING', `the object has no program ${name} (programs: ${[...programs.keys()].join(', ')})`, name);
+      return p;
+    },
+  };
+  return loaded;
 }

@@ -9,6 +9,21 @@ export interface SectionProgType {
   target?: string;
   /** The section name's prefix as libbpf lists it (`kprobe`, `tracepoint`, `xdp`, ...). */
   prefix: string;
+  /**
+   * `BPF_PROG_LOAD` flags the section implies, as libbpf sets them: `BPF_F_SLEEPABLE` (16) for
+   * `syscall` and the `.s` sections (`fentry.s/`, `lsm.s/`, `uprobe.s/`, ...), `BPF_F_XDP_HAS_FRAGS`
+   * (32) for `xdp.frags`.
+   */
+  flags?: number;
+}
+
+const BPF_F_SLEEPABLE = 16;
+const BPF_F_XDP_HAS_FRAGS = 32;
+
+function sectionFlags(prefix: string): number | undefined {
+  if (prefix === 'syscall' || /\.s(\/|$)/.test(prefix)) return BPF_F_SLEEPABLE;
+  if (prefix.startsWith('xdp.frags')) return BPF_F_XDP_HAS_FRAGS;
+  return undefined;
 }
 
 /**
@@ -120,9 +135,10 @@ export function progTypeOfSection(section: string): SectionProgType | undefined 
   for (const [def, progType, expectedAttachType] of DEFS) {
     const open = def.endsWith('+');
     const prefix = open ? def.slice(0, -1) : def;
-    if (section === prefix) return { progType, expectedAttachType, prefix };
+    const flags = sectionFlags(prefix);
+    if (section === prefix) return { progType, expectedAttachType, prefix, ...(flags ? { flags } : {}) };
     if (open && section.startsWith(`${prefix}/`)) {
-      return { progType, expectedAttachType, prefix, target: section.slice(prefix.length + 1) };
+      return { progType, expectedAttachType, prefix, target: section.slice(prefix.length + 1), ...(flags ? { flags } : {}) };
     }
   }
   return undefined;

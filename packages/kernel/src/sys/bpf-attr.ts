@@ -178,6 +178,12 @@ export function progLoadAttr(o: {
   name?: string;
   expectedAttachType?: number;
   progBtfFd?: number;
+  /** `struct bpf_func_info` records ({@link funcInfoRecords}). */
+  funcInfo?: Uint8Array | null;
+  /** `struct bpf_line_info` records ({@link lineInfoRecords}). */
+  lineInfo?: Uint8Array | null;
+  /** `struct bpf_core_relo` records ({@link coreReloRecords}). */
+  coreRelos?: Uint8Array | null;
   attachBtfId?: number;
   attachBtfObjFd?: number;
   fdArray?: Uint8Array | null;
@@ -197,8 +203,46 @@ export function progLoadAttr(o: {
     .u32(72, o.progBtfFd ?? 0)
     .u32(108, o.attachBtfId ?? 0)
     .u32(112, o.attachBtfObjFd ?? 0);
+  // Record arrays: rec_size, pointer and count, left all zero when absent (the kernel wants no
+  // rec_size without records).
+  if (o.funcInfo?.length) w.u32(76, FUNC_INFO_REC_SIZE).ptr(80, o.funcInfo).u32(88, o.funcInfo.length / FUNC_INFO_REC_SIZE);
+  if (o.lineInfo?.length) w.u32(92, LINE_INFO_REC_SIZE).ptr(96, o.lineInfo).u32(104, o.lineInfo.length / LINE_INFO_REC_SIZE);
   if (o.fdArray) w.ptr(120, o.fdArray);
+  if (o.coreRelos?.length) w.u32(116, o.coreRelos.length / CORE_RELO_REC_SIZE).ptr(128, o.coreRelos).u32(136, CORE_RELO_REC_SIZE);
   return w.done();
+}
+
+/** `sizeof(struct bpf_func_info)`: `{ insn_off, type_id }`. */
+export const FUNC_INFO_REC_SIZE = 8;
+/** `sizeof(struct bpf_line_info)`: `{ insn_off, file_name_off, line_off, line_col }`. */
+export const LINE_INFO_REC_SIZE = 16;
+/** `sizeof(struct bpf_core_relo)`: `{ insn_off, type_id, access_str_off, kind }`. */
+export const CORE_RELO_REC_SIZE = 16;
+
+/** Packs u32 fields, little endian, as the kernel reads the record arrays. */
+function u32Records<T>(items: readonly T[], fields: (item: T) => number[], recSize: number): Uint8Array {
+  const out = new Uint8Array(items.length * recSize);
+  const v = new DataView(out.buffer);
+  items.forEach((item, i) => fields(item).forEach((f, j) => v.setUint32(i * recSize + 4 * j, f >>> 0, true)));
+  return out;
+}
+
+/** `struct bpf_func_info[]` for `BPF_PROG_LOAD`; `insnOff` in instruction slots. */
+export function funcInfoRecords(items: readonly { insnOff: number; typeId: number }[]): Uint8Array {
+  return u32Records(items, (f) => [f.insnOff, f.typeId], FUNC_INFO_REC_SIZE);
+}
+
+/**
+ * `struct bpf_line_info[]` for `BPF_PROG_LOAD`; `insnOff` in slots, the two string offsets into the
+ * program's BTF, and `line_col` packed as the UAPI has it (`line << 10 | col`).
+ */
+export function lineInfoRecords(items: readonly { insnOff: number; fileNameOff: number; lineOff: number; lineNum: number; lineCol: number }[]): Uint8Array {
+  return u32Records(items, (l) => [l.insnOff, l.fileNameOff, l.lineOff, (l.lineNum << 10) | (l.lineCol & 0x3ff)], LINE_INFO_REC_SIZE);
+}
+
+/** `struct bpf_core_relo[]` for `BPF_PROG_LOAD`; `insnOff` in bytes, as the UAPI has it. */
+export function coreReloRecords(items: readonly { insnOff: number; typeId: number; accessStrOff: number; kind: number }[]): Uint8Array {
+  return u32Records(items, (r) => [r.insnOff, r.typeId, r.accessStrOff, r.kind], CORE_RELO_REC_SIZE);
 }
 
 /** Offsets of the fields `BPF_PROG_TEST_RUN` writes back. */
@@ -258,6 +302,9 @@ export function linkCreateAttr(o: {
     .u64(16, o.cookie ?? 0n)
     .done();
 }
+
+/** Offset of `btf_log_true_size`, which `BPF_BTF_LOAD` writes back: the log size it needed, NUL included. */
+export const BtfLoadOut = { LOG_TRUE_SIZE: 28 } as const;
 
 /** `BPF_BTF_LOAD` attr. */
 export function btfLoadAttr(o: { btf: Uint8Array; logBuf?: Uint8Array | null; logLevel?: number }): EncodedAttr {
