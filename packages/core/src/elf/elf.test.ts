@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { BtfError, ElfError } from '../errors.js';
-import { openObject } from './object.js';
+import { BtfError, CoreError, ElfError } from '../errors.js';
+import { openObject, programBtf, resolveProgram } from './object.js';
 import { EM_BPF, SectionType, parseElf, type ElfFile } from './elf.js';
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'elf');
@@ -100,8 +100,9 @@ describe('parseElf', () => {
     }
   });
 
-  it('100,000 mutated objects open or give an ElfError or BtfError, nothing else, in bounded time', () => {
-    const bases = [fixture('minimal.bpfel.o'), fixture('minimal.bpfeb.o')];
+  it('100,000 mutated objects (every fixture, both byte orders) open or give an ElfError or BtfError (CoreError when CO-RE relocates them), nothing else, in bounded time', () => {
+    const names = readdirSync(fixtures).filter((n) => n.endsWith('.o')).sort();
+    const bases = names.map((n) => fixture(n));
     const parsed = bases.map((b) => parseElf(b));
     let seed = 0x5eed;
     const rand = () => {
@@ -112,19 +113,26 @@ describe('parseElf', () => {
     };
     let ok = 0;
     let refused = 0;
+    let relocated = 0;
     const codes = new Map<string, number>();
     const t0 = Date.now();
     for (let n = 0; n < 100_000; n++) {
-      const base = bases[n & 1];
-      const le = (n & 1) === 0;
+      const i = n % bases.length;
+      const base = bases[i];
+      const f = parsed[i];
+      const le = f.littleEndian;
+      const shoff = Number(new DataView(base.buffer, base.byteOffset).getBigUint64(40, le));
       let bytes = base.slice();
-      const f = parsed[n & 1];
-      switch (Math.floor(rand() * 6)) {
+      const inSection = (name: string) => {
+        const sec = f.section(name) ?? f.sections[1];
+        writeU32(bytes, Math.min(sec.offset + 4 * Math.floor(rand() * Math.max(1, sec.size / 4)), bytes.length - 4), [0xffffffff, 0x7fffffff, 0, Math.floor(rand() * 0x3000), 1, 8][Math.floor(rand() * 6)], le);
+      };
+      switch (Math.floor(rand() * 8)) {
         case 0: // flip random bytes anywhere
           for (let k = 0; k < 1 + rand() * 8; k++) bytes[Math.floor(rand() * bytes.length)] ^= 1 << Math.floor(rand() * 8);
           break;
         case 1: { // a field of a section header set to something large or small
-          const sh = 0x1e70 + 64 * Math.floor(rand() * f.sections.length) + [4, 24, 32, 40, 44, 56, 0][Math.floor(rand() * 7)];
+          const sh = shoff + 64 * Math.floor(rand() * f.sections.length) + [4, 24, 32, 40, 44, 56, 0][Math.floor(rand() * 7)];
           writeU32(bytes, sh, [0xffffffff, 0x7fffffff, 0, Math.floor(rand() * 0x3000), 1, 63][Math.floor(rand() * 6)], le);
           break;
         }
@@ -140,28 +148,42 @@ describe('parseElf', () => {
         case 4: // truncated
           bytes = bytes.subarray(0, Math.floor(rand() * bytes.length));
           break;
+        case 5: // a word of .BTF.ext (record sizes, counts, insn offsets, CO-RE records)
+          inSection('.BTF.ext');
+          break;
+        case 6: // a word of .BTF (types, map definitions, DATASECs)
+          inSection('.BTF');
+          break;
         default: // garbage appended and e_shoff pointed at it
           bytes = new Uint8Array(base.length + 256);
           bytes.set(base);
           for (let k = base.length; k < bytes.length; k++) bytes[k] = Math.floor(rand() * 256);
           writeU32(bytes, 40, base.length, le);
+          writeU32(bytes, 44, 0, le);
       }
       try {
-        // The whole open: ELF, BTF, maps, relocations and linking.
-        openObject(bytes);
+        // The whole open: ELF, BTF, BTF.ext, maps, relocations and linking; then, for what opens,
+        // the BTF fix-up for the kernel and CO-RE against the object's own BTF as the target.
+        const o = openObject(bytes);
+        programBtf(o);
+        if (o.btf) {
+          for (const p of o.programs) {
+            if (!p.coreRelos.length) continue;
+            resolveProgram(p, o.maps.map((_, k) => k + 3), { local: o.btf, target: o.btf });
+            relocated++;
+          }
+        }
         ok++;
       } catch (e) {
-        if (e instanceof BtfError) {
+        if (e instanceof BtfError || e instanceof ElfError || e instanceof CoreError) {
           refused++;
           codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
           continue;
         }
-        if (!(e instanceof ElfError)) throw new Error(`mutation ${n} threw ${(e as Error).name}: ${(e as Error).message}\n${(e as Error).stack}`);
-        refused++;
-        codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+        throw new Error(`mutation ${n} of ${names[i]} threw ${(e as Error).name}: ${(e as Error).message}\n${(e as Error).stack}`);
       }
     }
-    console.log(`ELF fuzz: 100000 mutated objects, ${ok} parsed, ${refused} refused (${[...codes].map(([c, k]) => `${c} ${k}`).join(', ')}) in ${Date.now() - t0} ms`);
+    console.log(`ELF fuzz: 100000 mutated objects of ${names.length} fixtures, ${ok} parsed (${relocated} programs CO-RE relocated), ${refused} refused (${[...codes].map(([c, k]) => `${c} ${k}`).join(', ')}) in ${Date.now() - t0} ms`);
     expect(refused).toBeGreaterThan(10_000);
   });
 });
