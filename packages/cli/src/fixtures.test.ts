@@ -14,7 +14,9 @@ import {
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
 import { KernelBackend, RingBufReader, probe, type KernelMap } from '@tsbpf/kernel';
-import { funcsFromBtf, verify, type VerifierMap } from '@tsbpf/verifier';
+import { funcsFromBtf, lineInfoOf, verify, type VerifierMap } from '@tsbpf/verifier';
+import { CliExit } from './io.js';
+import { runObject } from './object-run.js';
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'test', 'fixtures', 'elf');
 const open = (name: string, order: 'el' | 'eb' = 'el') => openObject(new Uint8Array(readFileSync(join(fixtures, `${name}.bpf${order}.o`))));
@@ -69,7 +71,7 @@ function global(obj: BpfObject, l: LoadedObject, name: string, size: number): Ui
 }
 
 // ---- loading ----
-/** Our verifier as the loader's `verify` hook: func_info from the object's BTF, map facts from the object. */
+/** Our verifier as the loader's `verify` hook: func_info and line_info from the object's BTF, map facts from the object. */
 function ourVerifier(obj: BpfObject): (spec: ProgramSpec, maps: LoadedMapInfo[]) => void {
   return (spec, maps) => {
     const vmaps: VerifierMap[] = maps.map((m) => ({
@@ -79,9 +81,11 @@ function ourVerifier(obj: BpfObject): (spec: ProgramSpec, maps: LoadedMapInfo[])
       ...(m.spec.innerMap ? { inner: { type: m.spec.innerMap.type, keySize: m.spec.innerMap.keySize, valueSize: m.spec.innerMap.valueSize, maxEntries: m.spec.innerMap.maxEntries } } : {}),
     }));
     const funcInfo = spec.btf?.funcInfo;
+    const p = obj.programs.find((q) => q.name.slice(0, 15) === spec.name);
     const r = verify(spec.insns, {
       progType: spec.progType, expectedAttachType: spec.expectedAttachType, license: spec.license, maps: vmaps,
       ...(funcInfo?.length && obj.btf ? { funcs: funcsFromBtf(obj.btf, funcInfo.map((f) => [f.insnOff, f.typeId] as const), spec.progType) } : {}),
+      ...(spec.btf?.lineInfo?.length && p ? { lineInfo: lineInfoOf(p) } : {}),
     });
     if (!r.ok) throw new Error(`our verifier rejected ${spec.name}: ${r.error?.message}\n${r.log}`);
   };
@@ -498,4 +502,31 @@ describe('the clang-built fixtures', () => {
   }
   if (!kernel.ok) console.log(`fixtures on the kernel skipped: ${kernel.reason}`);
   if (!vmlinux) console.log(`CO-RE fixtures skipped: no ${VMLINUX}`);
+});
+
+describe('tsbpf run FILE.o', () => {
+  it('a rejection prints the path to the error with the C source lines, as the kernel\'s log does', () => {
+    const bytes = new Uint8Array(readFileSync(join(fixtures, 'xdp_parser.bpfel.o')));
+    // xdp_parser 43: `if ((void *)(ip6 + 1) > end) goto truncated;` (if r6 > r7 goto +75) becomes goto +0
+    const xdp = openObject(bytes).elf.section('xdp')!;
+    bytes.set([0x05, 0, 0, 0, 0, 0, 0, 0], xdp.offset + 43 * 8);
+    let message = '';
+    try {
+      runObject('xdp_parser.bpfel.o', bytes, { backend: 'interp', mem: new Uint8Array(64) });
+    } catch (e) {
+      expect(e).toBeInstanceOf(CliExit);
+      message = (e as CliExit).message;
+    }
+    expect(message).toMatch(/^xdp_parser\.bpfel\.o: the verifier rejected xdp_parser at xdp_parser\.bpf\.c:101: proto = ip6->nexthdr;: R8 offset is outside of the packet\n/);
+    expect(message).toContain([
+      '; if ((void *)(ip6 + 1) > end) goto truncated; @ xdp_parser.bpf.c:99',
+      '41: (bf) r6 = r8',
+    ].join('\n'));
+    expect(message).toContain([
+      '; proto = ip6->nexthdr; @ xdp_parser.bpf.c:101',
+      '54: (07) r8 += 20',
+      '55: (71) r1 = *(u8 *)(r8 +0)',
+      'invalid access to packet, off=20 size=1, R8(id=0,off=20,r=14)',
+    ].join('\n'));
+  });
 });

@@ -19,6 +19,8 @@ export interface MapSpec {
   name?: string;
   /** Inner map for map-in-map types. */
   innerMap?: MapSpec;
+  /** `map_extra` of `BPF_MAP_CREATE`: a bloom filter's number of hash functions (low 4 bits; 0: 5). */
+  mapExtra?: number | bigint;
 }
 
 /** A map as a backend holds it: a descriptor programs reference with `lddw rX, map_fd`. */

@@ -257,6 +257,35 @@ export const HELPER_IMPLS: Record<number, HelperImpl> = {
     setPacketPointers(rt.space, pkt, { end });
     ret(r, 0);
   },
+  // bpf_map_push_elem(map, value, flags): queue, stack (BPF_EXIST overwrites the oldest when full), bloom filter
+  87: (rt, r) => {
+    const m = mapArg(rt, r, 1);
+    if (!m) return ret(r, -Errno.EINVAL);
+    if (!rt.space.check(arg(r, 2), m.spec.valueSize)) return ret(r, -Errno.EFAULT);
+    const value = rt.space.read(arg(r, 2), m.spec.valueSize);
+    const flags = arg64(r, 3);
+    ret(r, flags > 0xffffffffn ? -Errno.EINVAL : mapOp(() => m.pushElem(value, Number(flags))));
+  },
+  // bpf_map_pop_elem(map, value): the value is written (zeroed, -ENOENT, when the map is empty)
+  88: (rt, r) => {
+    const m = mapArg(rt, r, 1);
+    if (!m) return ret(r, -Errno.EINVAL);
+    if (!rt.space.check(arg(r, 2), m.spec.valueSize)) return ret(r, -Errno.EFAULT);
+    const buf = rt.space.read(arg(r, 2), m.spec.valueSize);
+    const err = mapOp(() => m.popElem(buf));
+    if (err !== -Errno.EOPNOTSUPP && err !== -Errno.EINVAL) rt.space.write(arg(r, 2), buf);
+    ret(r, err);
+  },
+  // bpf_map_peek_elem(map, value): queue/stack write the next value; a bloom filter tests it (0: maybe present)
+  89: (rt, r) => {
+    const m = mapArg(rt, r, 1);
+    if (!m) return ret(r, -Errno.EINVAL);
+    if (!rt.space.check(arg(r, 2), m.spec.valueSize)) return ret(r, -Errno.EFAULT);
+    const buf = rt.space.read(arg(r, 2), m.spec.valueSize);
+    const err = mapOp(() => m.peekElem(buf));
+    if (err !== -Errno.EINVAL) rt.space.write(arg(r, 2), buf);
+    ret(r, err);
+  },
   // bpf_sk_release(sock): the runtime hands out no socket references, so there is nothing to drop
   86: (rt, r) => ret(r, 0),
   // bpf_sk_fullsock(sk): the runtime's sockets are all full sockets

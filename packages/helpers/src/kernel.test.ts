@@ -39,6 +39,13 @@ function firstPointerArg(args: ArgType[]): { reg: number; cls: RegExp } | undefi
   return undefined;
 }
 
+/**
+ * Where this machine's kernel departs from upstream Linux 6.18 (whose net/core/filter.c our tables
+ * transcribe): 6.18.44-fc refuses bpf_xdp_adjust_meta in XDP programs, which upstream's
+ * xdp_func_proto allows. Listed, printed when seen, and never hiding anything else.
+ */
+const LOCAL_KERNEL_DIFFS = new Set(['BPF_PROG_TYPE_XDP bpf_xdp_adjust_meta: kernel false, table true']);
+
 describe.skipIf(!kernel.ok)('helper tables against the running kernel', () => {
   const backend = new KernelBackend();
   afterAll(() => backend.close());
@@ -52,7 +59,9 @@ describe.skipIf(!kernel.ok)('helper tables against the running kernel', () => {
         if (theirs !== ours.has(h.id)) diffs.push(`${progTypeName(type)} ${h.name}: kernel ${theirs}, table ${ours.has(h.id)}`);
       }
     }
-    expect(diffs).toEqual([]);
+    const local = diffs.filter((d) => LOCAL_KERNEL_DIFFS.has(d));
+    if (local.length) console.log(`helper whitelists: this kernel (not upstream 6.18) differs on: ${local.join('; ')}`);
+    expect(diffs.filter((d) => !LOCAL_KERNEL_DIFFS.has(d))).toEqual([]);
   });
 
   it('prototypes: the first pointer argument is the one the kernel verifier asks for', () => {
@@ -67,6 +76,7 @@ describe.skipIf(!kernel.ok)('helper tables against the running kernel', () => {
       if (type === undefined || !want) continue;
       const log = firstComplaint(backend, type, proto.id);
       if (/might sleep in a non-sleepable prog/.test(log)) continue; // sleepable helpers: no verdict on arguments here
+      if (LOCAL_KERNEL_DIFFS.has(`${progTypeName(type)} ${proto.name}: kernel false, table true`) && /program of this type cannot use helper/.test(log)) continue;
       const m = /R(\d) type=scalar (expected=\S+)/.exec(log);
       const ok = m !== null && Number(m[1]) === want.reg && want.cls.test(m[2]);
       report[proto.source][0]++;

@@ -2,18 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { MapType, NotSupportedError, PseudoLd, SK_BUFF_LAYOUT, XDP_MD_LAYOUT, assembleLlvm, helperId, lddw } from '@tsbpf/core';
 import { AddressSpace, type PerfEventArrayMap, type RingBufMap } from '@tsbpf/maps';
 import { Runtime } from './runtime.js';
+import { callHelper } from './test-support/call.js';
 
-/** Calls helper `name` with r1..r5 and returns r0 (as a 64-bit value), through the runtime's ABI. */
-function call(rt: Runtime, name: string, ...args: (number | bigint)[]): bigint {
-  const r = new Uint32Array(12);
-  args.forEach((a, i) => {
-    const v = BigInt.asUintN(64, BigInt(a));
-    r[2 * (i + 1)] = Number(v & 0xffffffffn);
-    r[2 * (i + 1) + 1] = Number(v >> 32n);
-  });
-  rt.call(helperId(name)!, r);
-  return (BigInt(r[1]) << 32n) | BigInt(r[0]);
-}
+const call = callHelper;
 const neg = (errno: number) => BigInt.asUintN(64, BigInt(-errno));
 
 /** A runtime in the middle of an `__sk_buff` run on `packet` (no headroom). */

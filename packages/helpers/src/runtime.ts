@@ -85,6 +85,7 @@ export class Runtime {
   private readonly programs = new Map<number, { id: number; program: unknown }>();
   private nextFd = 3;
   private nextProgId = 1;
+  private nextMapId = 1;
 
   constructor(opts: RuntimeOptions = {}) {
     this.space = opts.space ?? new AddressSpace();
@@ -95,12 +96,18 @@ export class Runtime {
     this.random = opts.random ?? (() => (Math.random() * 0x100000000) >>> 0);
   }
 
-  /** Creates a map in this runtime's address space and gives it a descriptor. */
+  /**
+   * Creates a map in this runtime's address space and gives it a descriptor, an id and the
+   * `struct bpf_map` stand-in programs hold it by ({@link BpfMap.ptr}). Maps of maps resolve the
+   * descriptors written into them here, so their lookups give programs that same stand-in.
+   */
   createMap(opts: Omit<CreateMapOptions, 'space'>): BpfMap {
-    const m = createMap({ cpus: this.cpus, resolveFd: (fd) => this.programs.get(fd)?.id, ...opts, space: this.space });
+    const m = createMap({ cpus: this.cpus, resolveFd: (fd) => this.programs.get(fd)?.id, resolveMap: (fd) => this.maps.get(fd), ...opts, space: this.space });
     m.fd = this.nextFd++;
+    m.id = this.nextMapId++;
     this.maps.set(m.fd, m);
     const struct = this.space.alloc(BPF_MAP_STRUCT_SIZE, `struct bpf_map:${m.name}`);
+    m.ptr = struct;
     this.mapStructs.set(m.fd, struct);
     this.mapsByStruct.set(struct, m);
     return m;
@@ -119,16 +126,24 @@ export class Runtime {
     return this.maps.get(value) ?? this.mapsByStruct.get(value);
   }
 
-  /** Releases a map. */
+  /**
+   * Releases a map's descriptor. A map an outer map still holds lives on (as in the kernel, where
+   * the outer map keeps a reference) and is freed when the last outer map lets go of it.
+   */
   closeMap(fd: number): void {
-    this.maps.get(fd)?.close();
+    const m = this.maps.get(fd);
     this.maps.delete(fd);
     const struct = this.mapStructs.get(fd);
-    if (struct !== undefined) {
-      this.space.free(struct);
-      this.mapStructs.delete(fd);
-      this.mapsByStruct.delete(struct);
-    }
+    this.mapStructs.delete(fd);
+    const destroy = () => {
+      m?.close();
+      if (struct !== undefined) {
+        this.space.free(struct);
+        this.mapsByStruct.delete(struct);
+      }
+    };
+    if (m?.held) m.onReleased = destroy;
+    else destroy();
   }
 
   /** Registers a loaded program (for prog arrays); returns its descriptor. */

@@ -46,6 +46,7 @@ export class KernelMap implements BackendMap {
       mapFlags: spec.flags,
       name: spec.name,
       innerMapFd: opts.innerMapFd,
+      ...(spec.mapExtra ? { mapExtra: BigInt(spec.mapExtra) } : {}),
     });
     try {
       this.fd = native().bpf(BpfCmd.MAP_CREATE, enc.attr, enc.ptrs);
@@ -67,6 +68,21 @@ export class KernelMap implements BackendMap {
     const value = new Uint8Array(this.valueBytes);
     try {
       mapCall('lookup', BpfCmd.MAP_LOOKUP_ELEM, mapElemAttr({ mapFd: this.fd, key: this.key(key), value }));
+    } catch (e) {
+      if (e instanceof MapError && e.errno === 2) return undefined;
+      throw e;
+    }
+    return value;
+  }
+
+  /**
+   * `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: the value for `key` (for a queue or stack, an empty key: the
+   * element popped), removed from the map; `undefined` when there is none (`ENOENT`).
+   */
+  lookupAndDelete(key: Uint8Array, flags = 0): Uint8Array | undefined {
+    const value = new Uint8Array(this.valueBytes);
+    try {
+      mapCall('lookupAndDelete', BpfCmd.MAP_LOOKUP_AND_DELETE_ELEM, mapElemAttr({ mapFd: this.fd, key: this.key(key), value, flags }));
     } catch (e) {
       if (e instanceof MapError && e.errno === 2) return undefined;
       throw e;

@@ -1,8 +1,12 @@
 import { Errno, MapError, MapType, mapTypeFromName, type MapSpec } from '@tsbpf/core';
 import { AddressSpace } from './address-space.js';
 import { ArrayMap } from './array.js';
+import { BloomFilterMap } from './bloom-filter.js';
 import { HashMap } from './hash.js';
+import { LpmTrieMap } from './lpm-trie.js';
 import { BpfMap, DEFAULT_CPUS, validateSpec } from './map.js';
+import { ArrayOfMapsMap, HashOfMapsMap, type MapResolver } from './map-of-maps.js';
+import { QueueStackMap } from './queue-stack.js';
 import { RingBufMap } from './ringbuf.js';
 import { FdArrayMap, PerfEventArrayMap, type FdResolver } from './fd-array.js';
 
@@ -15,6 +19,13 @@ export interface CreateMapOptions extends Omit<MapSpec, 'type'> {
   cpus?: number;
   /** Prog arrays: resolves a program descriptor to its id (the runtime's program registry). */
   resolveFd?: FdResolver;
+  /** Maps of maps: resolves a map descriptor to the map (the runtime's map registry). */
+  resolveMap?: MapResolver;
+  /**
+   * `map_extra` of `BPF_MAP_CREATE`: for a bloom filter, the number of hash functions in the low
+   * 4 bits (0: 5); any other type must leave it 0.
+   */
+  mapExtra?: number | bigint;
 }
 
 /**
@@ -30,8 +41,11 @@ export interface CreateMapOptions extends Omit<MapSpec, 'type'> {
 export function createMap(opts: CreateMapOptions): BpfMap {
   const type = typeof opts.type === 'string' ? mapTypeFromName(opts.type) : opts.type;
   if (type === undefined) throw new MapError(Errno.EINVAL, `unknown map type '${opts.type}'`);
-  const spec: MapSpec = { type, keySize: opts.keySize, valueSize: opts.valueSize, maxEntries: opts.maxEntries, flags: opts.flags ?? 0, name: opts.name };
-  validateSpec(spec);
+  const spec: MapSpec = {
+    type, keySize: opts.keySize, valueSize: opts.valueSize, maxEntries: opts.maxEntries, flags: opts.flags ?? 0, name: opts.name,
+    ...(opts.innerMap && (type === MapType.ArrayOfMaps || type === MapType.HashOfMaps) ? { innerMap: { ...opts.innerMap } } : {}),
+  };
+  validateSpec(spec, { mapExtra: opts.mapExtra });
   const space = opts.space ?? new AddressSpace();
   const cpus = opts.cpus ?? DEFAULT_CPUS;
   try {
@@ -45,6 +59,12 @@ export function createMap(opts: CreateMapOptions): BpfMap {
       case MapType.Ringbuf: return new RingBufMap(space, spec);
       case MapType.PerfEventArray: return new PerfEventArrayMap(space, spec);
       case MapType.ProgArray: return new FdArrayMap(space, spec, opts.resolveFd);
+      case MapType.Queue: return new QueueStackMap(space, spec, false);
+      case MapType.Stack: return new QueueStackMap(space, spec, true);
+      case MapType.BloomFilter: return new BloomFilterMap(space, spec, { mapExtra: opts.mapExtra });
+      case MapType.LpmTrie: return new LpmTrieMap(space, spec);
+      case MapType.ArrayOfMaps: return new ArrayOfMapsMap(space, spec, opts.resolveMap);
+      case MapType.HashOfMaps: return new HashOfMapsMap(space, spec, opts.resolveMap);
       default: throw new MapError(Errno.EINVAL, `map type ${type} is not supported`);
     }
   } catch (e) {

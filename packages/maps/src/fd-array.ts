@@ -10,7 +10,7 @@ export type FdResolver = (fd: number) => number | undefined;
  * Arrays of descriptors: `BPF_MAP_TYPE_PROG_ARRAY` (programs for `bpf_tail_call`) and the base of
  * `PERF_EVENT_ARRAY`. As in the kernel: updates take only `BPF_ANY` (`EINVAL` otherwise) and a
  * descriptor the resolver knows (`EBADF` otherwise); a lookup from user space returns the object's
- * id (`ENOENT` for an empty slot); delete empties a slot (`ENOENT` if already empty).
+ * id (`ENOENT` for an empty slot); delete empties a slot (`ENOENT` if already empty, `E2BIG` past the end).
  */
 export class FdArrayMap extends BpfMap {
   protected readonly fds: (number | undefined)[];
@@ -63,7 +63,8 @@ export class FdArrayMap extends BpfMap {
 
   delete(key: Uint8Array): void {
     const i = this.index(key);
-    if (i >= this.spec.maxEntries || this.fds[i] === undefined) throw new MapError(Errno.ENOENT, `slot ${i} is empty`);
+    if (i >= this.spec.maxEntries) throw new MapError(Errno.E2BIG, `index ${i} is out of range (max_entries ${this.spec.maxEntries})`);
+    if (this.fds[i] === undefined) throw new MapError(Errno.ENOENT, `slot ${i} is empty`);
     this.fds[i] = undefined;
     this.ids[i] = undefined;
   }

@@ -167,6 +167,17 @@ export class HashMap extends BpfMap {
     this.touch(existing);
   }
 
+  /** `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: the value (every CPU's, for per-CPU maps), and the key deleted. */
+  override lookupAndDelete(key: Uint8Array, flags = 0): Uint8Array | undefined {
+    this.checkKey(key);
+    this.checkLookupFlags(flags);
+    const slot = this.slotFor(key);
+    if (slot === undefined) return undefined;
+    const value = this.lookup(key);
+    this.deleteSlot(slot);
+    return value;
+  }
+
   private deleteSlot(slot: number): void {
     const key = this.keyOf[slot]!;
     this.slots.delete(keyString(key, 0, key.length));

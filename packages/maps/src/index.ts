@@ -1,8 +1,13 @@
 export { AddressSpace, NULL_GUARD, STRICT_GUARD, type AddressSpaceOptions, type Region } from './address-space.js';
-export { BpfMap, Limits, DEFAULT_CPUS, validateSpec } from './map.js';
+export { BpfMap, Limits, DEFAULT_CPUS, validateSpec, type SpecExtras } from './map.js';
 export { ArrayMap } from './array.js';
 export { HashMap } from './hash.js';
 export { RingBufMap, RingbufQuery, RINGBUF_BUSY, RINGBUF_DISCARD, RINGBUF_HDR } from './ringbuf.js';
+export { QueueStackMap } from './queue-stack.js';
+export { BloomFilterMap, type BloomFilterOptions } from './bloom-filter.js';
+export { LpmTrieMap } from './lpm-trie.js';
+export { ArrayOfMapsMap, HashOfMapsMap, innerMapMatches, type MapResolver } from './map-of-maps.js';
+export { jhash, jhash2 } from './jhash.js';
 export { createMap, type CreateMapOptions } from './create.js';
 export { FdArrayMap, PerfEventArrayMap, type FdResolver, type PerfSample } from './fd-array.js';
 export { TypedMap, struct, bytes, u8, i8, u16, i16, u32, i32, u64, i64, type Codec } from './typed.js';

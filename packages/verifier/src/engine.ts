@@ -47,7 +47,8 @@ import {
 import { bpfSockAccessOk, ctxAccess } from './ctx.js';
 import { retvalMessage, retvalRange } from './retval.js';
 import { directPacketAccess, helperAcquires, helperChangesPktData, helperReleasesArg, mapFuncCompat, PROTO_OVERRIDES } from './helper-rules.js';
-import type { FuncArg, VerifierMap } from './types.js';
+import { LinePrinter } from './line-info.js';
+import type { FuncArg, LineInfo, VerifierMap } from './types.js';
 
 export const EINVAL = 22;
 export const EACCES = 13;
@@ -84,6 +85,8 @@ export interface EngineOptions {
   kfuncs?: Map<number, string>;
   /** Global (BTF_FUNC_GLOBAL) functions by first slot. */
   globals?: Map<number, GlobalFunc>;
+  /** `line_info`, checked: the log prints the C source lines. */
+  lineInfo?: readonly LineInfo[];
 }
 
 /** A global function: verified once on its own, for any arguments matching `args`. */
@@ -209,6 +212,8 @@ export class Engine {
   /** Global functions called from verified code (do_check_subprogs verifies these). */
   private readonly calledGlobals = new Set<number>();
   private changesPkt: Uint8Array | undefined;
+  /** Prints source lines into the log (with a log and line info only). */
+  private readonly lines: LinePrinter | undefined;
 
   constructor(
     code: Code,
@@ -230,10 +235,17 @@ export class Engine {
     // (separate functions: one constructor with several hot loops loses its optimised code in V8)
     for (const si of ldAbsSubprogIndexes(code, o.subprogs)) if (si > 0) this.ldAbsSubprogs.add(o.subprogs[si]!);
     this.prune = prunePoints(code);
+    if (o.logLevel >= 1 && o.lineInfo?.length) this.lines = new LinePrinter(o.lineInfo, n);
   }
 
   private verbose(line: string): void {
     this.log.push(line);
+  }
+
+  /** verbose_linfo(env, pc, "; "): the C source line of `pc`, when it is not the one printed last. */
+  private verboseLine(pc: number): void {
+    const line = this.lines?.at(pc, '; ');
+    if (line !== undefined) this.verbose(line);
   }
 
   private fail(message: string, errno = EACCES): never {
@@ -273,6 +285,7 @@ export class Engine {
   private pass(st: State): void {
     this.explored = new Map();
     this.cur = st;
+    this.lines?.reset();
     this.loop();
     if (this.o.logLevel === 1) this.log.length = 0;
   }
@@ -311,7 +324,10 @@ export class Engine {
       // one slot object for the whole run: step() reads it and keeps nothing of it
       const s = this.code.load(pc, this.slot);
       if (!s) this.fail(`invalid insn idx ${pc}`, EFAULT);
-      if (o.logLevel >= 1) this.verbose(`${pc}: (${s.op.toString(16).padStart(2, '0')}) ${insnText(s, pc)}`);
+      if (o.logLevel >= 1) {
+        this.verboseLine(pc);
+        this.verbose(`${pc}: (${s.op.toString(16).padStart(2, '0')}) ${insnText(s, pc)}`);
+      }
       if (o.recordStates && this.stateText[pc] === undefined) this.stateText[pc] = frameString(this.frame());
       const cont = this.step(s, pc);
       if (!cont) {
@@ -374,7 +390,10 @@ export class Engine {
           }
         } else {
           const bucket = ex.loop.get(fp);
-          if (bucket) for (const old of bucket) if ((old.mayGotoDepth ?? 0) === (cur.mayGotoDepth ?? 0) && this.statesEqual(old, cur, true)) this.fail(`infinite loop detected at insn ${pc}`, EINVAL);
+          if (bucket) for (const old of bucket) if ((old.mayGotoDepth ?? 0) === (cur.mayGotoDepth ?? 0) && this.statesEqual(old, cur, true)) {
+            this.verboseLine(pc);
+            this.fail(`infinite loop detected at insn ${pc}`, EINVAL);
+          }
           // inside a loop: checkpoint less often (every 20 jumps and 100 instructions)
           if (this.jmps - this.prevJmps < 20 && this.processed - this.prevInsns < 100) addNew = false;
         }
@@ -1791,7 +1810,9 @@ export class Engine {
         if (!m) this.fail('invalid map_ptr to access map->key', EACCES);
         const size = argType === 'ARG_PTR_TO_MAP_KEY' ? m.keySize : m.valueSize;
         if (argType === 'ARG_PTR_TO_MAP_KEY') meta.constKey = this.constantMapKey(reg, m.keySize);
-        this.helperMemAccess(regno, size, argType === 'ARG_PTR_TO_UNINIT_MAP_VALUE' ? 'write' : 'read', false);
+        // resolve_map_arg_type: a bloom filter's peek reads the value it tests (pop/peek of queues write it)
+        const writes = argType === 'ARG_PTR_TO_UNINIT_MAP_VALUE' && !(m.type === MapType.BloomFilter && proto.id === 89);
+        this.helperMemAccess(regno, size, writes ? 'write' : 'read', false);
         return;
       }
       case 'ARG_PTR_TO_MEM':

@@ -2,5 +2,6 @@ export { Code, checkCode, checkStructure, subprogStarts, toSlots, type Structure
 export * from './tnum.js';
 export { verify } from './verify.js';
 export { funcsFromBtf } from './func-info.js';
-export type { VerifyOptions, VerifyResult, VerifyError, VerifyStats, VerifierMap, FuncArg, FuncFacts } from './types.js';
+export { lineInfoOf } from './line-info.js';
+export type { VerifyOptions, VerifyResult, VerifyError, VerifyStats, VerifierMap, FuncArg, FuncFacts, LineInfo } from './types.js';
 export * from './corpus.js';

@@ -52,6 +52,27 @@ export interface FuncFacts {
   argsError?: string;
 }
 
+/**
+ * A `bpf_line_info` record with its strings resolved: the instructions from slot `insnOff` up to the
+ * next record come from line `lineNum` of `fileName`, whose text is `line`. `lineInfoOf(program)`
+ * gives these for a program of an opened object.
+ */
+export interface LineInfo {
+  /** First slot the record covers (the kernel's `insn_off`, counted in instructions). */
+  insnOff: number;
+  /** The file as clang recorded it (often a path); the log prints its last component. */
+  fileName: string;
+  /** The source text of the line. */
+  line: string;
+  lineNum: number;
+  col?: number;
+  /**
+   * Offset of `fileName` in the BTF string section: the kernel decides "same file" by this offset.
+   * Without it, by the name.
+   */
+  fileNameOff?: number;
+}
+
 export interface VerifyOptions {
   /** Program type: kernel number or name (`BPF_PROG_TYPE_XDP`, `xdp`). */
   progType: number | string;
@@ -73,6 +94,12 @@ export interface VerifyOptions {
   kfuncs?: readonly { insn: number; name: string }[];
   /** Functions as the program's BTF func_info describes them ({@link funcsFromBtf} derives these). */
   funcs?: readonly FuncFacts[];
+  /**
+   * The program's `line_info`, sorted by slot, one record at the first slot of each function (as
+   * `BPF_PROG_LOAD` requires). With a log (level 1 or 2) the C source line is printed before the
+   * instructions it covers, as the kernel prints it: `; <line> @ <file>:<line number>`.
+   */
+  lineInfo?: readonly LineInfo[];
   /** Processed-instruction budget (default 1,000,000, the kernel's BPF_COMPLEXITY_LIMIT_INSNS). */
   insnLimit?: number;
 }

@@ -2,6 +2,7 @@ import { progTypeFromName, progTypeName, attachTypeFromName, attachTypeName, map
 import { Code, checkCode, subprogStarts } from './structure.js';
 import { Engine, Reject, EINVAL, EACCES, E2BIG } from './engine.js';
 import type { Slot } from './liveness.js';
+import { checkLineInfo, lineInfoProblem } from './line-info.js';
 import type { VerifierMap, VerifyOptions, VerifyResult, VerifyStats } from './types.js';
 
 const EBADF = 9;
@@ -123,6 +124,10 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
     const bad = options.funcs.findIndex((f) => typeof f !== 'object' || f === null || !Number.isInteger(f.insn) || f.insn < 0 || (f.args !== undefined && !Array.isArray(f.args)));
     if (bad >= 0) return inputError(`funcs[${bad}]: needs a non-negative integer insn (and args as an array)`);
   }
+  if (options.lineInfo !== undefined) {
+    const problem = lineInfoProblem(options.lineInfo);
+    if (problem) return inputError(problem);
+  }
 
   const reject = (message: string, insn: number | undefined, errno: number, log: string[] = []): VerifyResult => {
     const lines = [...log];
@@ -135,6 +140,9 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
   const subprogs = subprogStarts(code);
   const st = checkCode(code, subprogs);
   if (st && !st.message.startsWith('unreachable') && st.message !== 'invalid bpf_ld_imm64 insn') return reject(st.message, st.insn, EINVAL);
+  // check_btf_info (check_btf_line) comes between check_subprogs and resolve_pseudo_ldimm64
+  const badLine = options.lineInfo ? checkLineInfo(options.lineInfo, code, subprogs) : undefined;
+  if (badLine) return reject(badLine.message, badLine.insn, EINVAL);
   const bad: Early | undefined = resolveLdImm64(code, maps, st) ?? (st && !st.message.startsWith('unreachable') ? st : undefined) ?? jumpIntoLdImm64(code, st) ?? st;
   if (bad) return reject(bad.message, bad.insn, bad.errno ?? EINVAL);
 
@@ -158,6 +166,7 @@ export function verify(program: Uint8Array | readonly Insn[], options: VerifyOpt
     insnLimit: options.insnLimit ?? 1_000_000,
     recordStates: options.recordStates ?? false,
     subprogs,
+    lineInfo: options.lineInfo,
     kfuncs: new Map((options.kfuncs ?? []).map((k) => [k.insn, k.name])),
     globals: new Map(
       (options.funcs ?? [])

@@ -29,7 +29,7 @@ export function register(program: Command, io: CliIo): void {
       }
       out.push('', 'Maps:');
       for (const m of obj.maps) {
-        out.push(`  ${m.name.padEnd(20)} ${(mapTypeName(m.spec.type) ?? String(m.spec.type)).padEnd(28)} key ${m.spec.keySize} value ${m.spec.valueSize} max_entries ${m.spec.maxEntries}${m.spec.flags ? ` flags 0x${m.spec.flags.toString(16)}` : ''}  (${m.kind === 'data' ? 'global data' : m.kind === 'btf' ? 'BTF .maps' : 'legacy maps'})`);
+        out.push(`  ${m.name.padEnd(20)} ${(mapTypeName(m.spec.type) ?? String(m.spec.type)).padEnd(28)} key ${m.spec.keySize} value ${m.spec.valueSize} max_entries ${m.spec.maxEntries}${m.spec.flags ? ` flags 0x${m.spec.flags.toString(16)}` : ''}${m.spec.mapExtra ? ` map_extra ${m.spec.mapExtra}` : ''}  (${m.kind === 'data' ? 'global data' : m.kind === 'btf' ? 'BTF .maps' : 'legacy maps'})`);
         const inner = m.spec.innerMap;
         if (inner) out.push(`    inner map: ${mapTypeName(inner.type) ?? inner.type} key ${inner.keySize} value ${inner.valueSize} max_entries ${inner.maxEntries}`);
         if (m.pinning) out.push(`    pinning: ${m.pinning === 1 ? 'LIBBPF_PIN_BY_NAME' : m.pinning}`);

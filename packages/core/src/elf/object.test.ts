@@ -83,6 +83,18 @@ describe('openObject', () => {
     for (const p of plain.programs) expect(o.program(p.name)!.code).toEqual(p.code);
   });
 
+  it('reads map-in-map templates, prog-array initial values and map_extra from BTF map definitions', () => {
+    const more = openObject(fixture('maps_more.bpfel.o'));
+    expect(more.map('bloom')!.spec).toMatchObject({ type: MapType.BloomFilter, keySize: 0, valueSize: 4, maxEntries: 64, mapExtra: 3 });
+    const aom = more.maps.find((m) => m.spec.type === MapType.ArrayOfMaps)!;
+    expect(aom.spec.innerMap).toBeDefined();
+    expect(aom.spec.valueSize).toBe(4);
+    expect(aom.initialSlots?.[0]).toMatchObject({ index: 0, kind: 'map' });
+    const tail = openObject(fixture('tailcall.bpfel.o'));
+    const progs = tail.maps.find((m) => m.spec.type === MapType.ProgArray)!;
+    expect(progs.initialSlots).toEqual([{ index: 0, kind: 'prog', target: 'to_drop' }, { index: 2, kind: 'prog', target: 'to_tx' }]);
+  });
+
   it('reads the big-endian build to the same programs and maps (instructions converted to the little-endian encoding)', () => {
     const le = openObject(fixture('minimal.bpfel.o'));
     const be = openObject(fixture('minimal.bpfeb.o'));

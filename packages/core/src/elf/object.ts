@@ -181,6 +181,7 @@ function mapSpecOf(d: BtfMapDef, name: string): MapSpec {
   return {
     type: (n.type ?? 0) as MapType, keySize: n.key_size ?? (holdsFds ? 4 : 0), valueSize: n.value_size ?? (holdsFds ? 4 : 0), maxEntries: n.max_entries ?? 0,
     ...(n.map_flags ? { flags: n.map_flags } : {}), name: name.slice(0, 15), ...(d.inner ? { innerMap: d.inner } : {}),
+    ...(n.map_extra ? { mapExtra: n.map_extra } : {}),
   };
 }
 
