@@ -321,15 +321,35 @@ const CASES: Case[] = [
   },
   {
     fixture: 'core',
-    covers: 'CO-RE field offset/size/existence, type existence/size, enum value/existence relocations, and CO-RE probe reads of current',
+    covers: 'CO-RE field offset/size/existence, type existence/size, enum value/existence relocations, and CO-RE probe reads of current (user space: task images laid out from vmlinux BTF)',
     bothOrders: true,
     core: true,
-    kernelOnly: ['core_task'],
-    run: ({ name, loaded: l }) => {
+    run: ({ name, backend, loaded: l }) => {
       const out = l.map('out');
       l.program('core_fields').testRun({ data: new Uint8Array(64) });
       const fields = u64s(out, 14);
-      if (name !== 'kernel') return { fields };
+      if (name !== 'kernel') {
+        // No task in user space: the current task and its parent are images in guest memory, each
+        // field where the kernel's BTF puts it (as an event provider lays them out).
+        const rt = (backend as InterpBackend | JitBackend).runtime;
+        const at = (p: string) => vmlinux!.memberOffset('task_struct', p)!.offset;
+        const size = vmlinux!.sizeOf(vmlinux!.find('task_struct', BtfKind.Struct)!.id);
+        const parent = rt.space.alloc(size, 'parent task_struct');
+        const task = rt.space.alloc(size, 'current task_struct');
+        const image = (pid: number, tgid: number, realParent: number) => {
+          const b = new Uint8Array(size);
+          const v = new DataView(b.buffer);
+          v.setInt32(at('pid'), pid, true);
+          v.setInt32(at('tgid'), tgid, true);
+          v.setBigUint64(at('real_parent'), BigInt(realParent), true);
+          return b;
+        };
+        rt.space.write(parent, image(77, 77, 0));
+        rt.space.write(task, image(4242, 4240, parent));
+        rt.context.task = task;
+        l.program('core_task').testRun({ data: new Uint8Array(64) });
+        return { fields, task: u64s(out, 17).slice(14) };
+      }
       l.program('core_task').testRun({ data: new Uint8Array(64) });
       return { fields, task: u64s(out, 17).slice(14), tid: tid() };
     },
@@ -339,7 +359,8 @@ const CASES: Case[] = [
         e.pidOff, e.pidSize, e.pidExists, e.oldExists, e.dportOff, e.daddrOff, e.familyOff, e.dportSize,
         e.taskExists, e.noTypeExists, e.sockCommonSize, e.pidtypeSid, e.bogusExists, e.parentOff,
       ];
-      if (name !== 'kernel') return { fields };
+      // user space: the images the run laid out (pid 4242 of process 4240, whose parent is 77)
+      if (name !== 'kernel') return { fields, task: [4242n, 4240n, 77n] };
       // current->pid is this thread, ->tgid this process, ->real_parent->tgid its parent
       return { fields, task: [BigInt(tid()), BigInt(process.pid), BigInt(process.ppid)], tid: tid() };
     },

@@ -1,4 +1,4 @@
-import { Errno, MapError } from '@tsbpf/core';
+import { Errno, MapError, NotSupportedError } from '@tsbpf/core';
 import { PerfEventArrayMap, RingBufMap } from '@tsbpf/maps';
 import { formatValue, parseFormat } from './format.js';
 import { packetPointers, setPacketPointers } from './packet.js';
@@ -171,6 +171,8 @@ export const HELPER_IMPLS: Record<number, HelperImpl> = {
   },
   14: (rt, r) => ret64(r, (BigInt(rt.context.tgid) << 32n) | BigInt(rt.context.pid)),
   15: (rt, r) => ret64(r, (BigInt(rt.context.gid) << 32n) | BigInt(rt.context.uid)),
+  // bpf_get_current_task(): the task_struct image of the context (read it with bpf_probe_read_kernel)
+  35: (rt, r) => ret64(r, BigInt(currentTask(rt))),
   // bpf_get_current_comm(buf, size)
   16: (rt, r) => {
     const dst = arg(r, 1);
@@ -360,3 +362,12 @@ export const HELPER_IMPLS: Record<number, HelperImpl> = {
 };
 
 export { arg, arg64, ret, ret64 };
+
+/** The current task's image, or a NotSupportedError saying how to give one. */
+function currentTask(rt: Runtime): number {
+  const task = rt.context.task;
+  if (task === undefined) {
+    throw new NotSupportedError('bpf_get_current_task: this runtime has no current task; set runtime.context.task to the guest address of a struct task_struct image (laid out from the kernel\'s BTF), or run on the kernel backend', { code: 'E_HELPER_NOT_SUPPORTED' });
+  }
+  return task;
+}

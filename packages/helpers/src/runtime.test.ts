@@ -213,10 +213,17 @@ describe('Runtime helpers', () => {
 
   it('refuses at load time a program calling a helper it cannot honour, naming it', () => {
     const rt = new Runtime();
-    const prog = assembleLlvm('call bpf_get_current_task\nexit').insns;
+    const prog = assembleLlvm('call bpf_get_stack\nexit').insns;
     expect(() => rt.checkProgram(prog)).toThrow(NotSupportedError);
-    expect(() => rt.checkProgram(prog)).toThrow(/bpf_get_current_task/);
+    expect(() => rt.checkProgram(prog)).toThrow(/bpf_get_stack/);
     expect(() => rt.checkProgram(assembleLlvm('r1 = map_fd(99) ll\nexit').insns)).toThrow(expect.objectContaining({ code: 'EBADF' }));
-    expect(() => rt.call(helperId('bpf_get_current_task')!, new Uint32Array(12))).toThrow(NotSupportedError);
+  });
+
+  it('bpf_get_current_task gives the task image of the context, and refuses to invent one', () => {
+    const rt = new Runtime();
+    expect(() => rt.call(helperId('bpf_get_current_task')!, new Uint32Array(12))).toThrow(/no current task/);
+    const task = rt.space.alloc(64, 'task_struct');
+    rt.context.task = task;
+    expect(call(rt, 'bpf_get_current_task')).toBe(BigInt(task));
   });
 });

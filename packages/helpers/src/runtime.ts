@@ -14,6 +14,12 @@ export interface EventContext {
   /** At most 15 bytes are visible to programs, as in the kernel's TASK_COMM_LEN. */
   comm: string;
   cpu: number;
+  /**
+   * Guest address of the current task's `struct task_struct` image, laid out as the kernel's BTF
+   * says (an event provider synthesizes it): what `bpf_get_current_task` returns. Unset: the helper
+   * refuses to run, since there is no task to point at.
+   */
+  task?: number;
 }
 
 /** One `bpf_trace_printk` line on the trace pipe. */
