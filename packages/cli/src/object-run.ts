@@ -102,7 +102,15 @@ export function runObject(file: string, bytes: Uint8Array, opts: { backend: stri
       if (e instanceof CliExit) throw e;
       throw new CliExit(`${file}: cannot load: ${(e as Error).message.split('\n')[0]}`, 1);
     }
-    return loaded.program(prog.name).testRun({ data: opts.mem }).retval;
+    try {
+      return loaded.program(prog.name).testRun({ data: opts.mem }).retval;
+    } catch (e) {
+      // The kernel's test run of a packet program wants at least an Ethernet header.
+      if (!userSpace && opts.mem.length < 14 && (e as { code?: string }).code === 'EINVAL') {
+        throw new CliExit(`${file}: the kernel refused the test run of ${prog.name} (EINVAL): it wants a packet of at least 14 bytes (ETH_HLEN); give one with --mem or --mem-file`, 1);
+      }
+      throw e;
+    }
   } finally {
     backend.close();
   }

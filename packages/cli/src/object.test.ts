@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadObjectInto, openObject, type Backend, type BackendMap } from '@tsbpf/core';
+import { loadObject, loadObjectInto, openObject, type Backend, type BackendMap } from '@tsbpf/core';
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
 import { KernelBackend, probe } from '@tsbpf/kernel';
@@ -154,6 +154,17 @@ describe('externs (externs.bpf.c): .kconfig filled from a configuration, __ksym 
       }
     });
   }
+
+  it('loadObject(bytes, opts).load(backend): the options given at open apply to the load, overridable', () => {
+    const o = loadObject(new Uint8Array(readFileSync(join(fixtures, 'externs.bpfel.o'))), { kconfig, autoload: ['kconfig'] });
+    const l = o.load(new InterpBackend());
+    l.program('kconfig').testRun({ data: new Uint8Array(64) });
+    expect(u64(l.map('out'), key32(3))).toBe(250n);
+    expect(() => l.program('ksyms')).toThrow(expect.objectContaining({ code: 'E_OBJ_MISSING' })); // not autoloaded
+    const again = o.load(new InterpBackend(), { kconfig: { ...kconfig, CONFIG_HZ: 1000 } });
+    again.program('kconfig').testRun({ data: new Uint8Array(64) });
+    expect(u64(again.map('out'), key32(3))).toBe(1000n);
+  });
 
   it('refuses a missing non-weak CONFIG and a __ksym it cannot resolve, naming the program, insn and C line', () => {
     const { CONFIG_HZ: _, ...noHz } = kconfig;

@@ -342,8 +342,15 @@ export function openObject(bytes: Uint8Array): BpfObject {
   return obj;
 }
 
-/** `openObject` under libbpf's other name: opens the object; `.load(backend)` loads it. */
-export const loadObject = openObject;
+/**
+ * Opens an object (as {@link openObject}) whose `.load(backend)` uses `opts` unless told otherwise:
+ * libbpf's `bpf_object__open_mem(bytes, opts)` then `bpf_object__load`.
+ */
+export function loadObject(bytes: Uint8Array, opts: LoadObjectOptions = {}): BpfObject {
+  const obj = openObject(bytes);
+  obj.load = (backend, more) => loadObjectInto(obj, backend, { ...opts, ...more });
+  return obj;
+}
 
 /** Resolves the symbol of an `R_BPF_64_64`: a map, global data, a `.kconfig` variable or a `__ksym` extern. */
 type Resolver = (sym: ElfSymbol, at: number) => { map: number; kind: 'fd' | 'value'; offset: number } | { extern: string };
