@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadObject, loadObjectInto, openObject, type Backend, type BackendMap } from '@tsbpf/core';
+import { MapType, loadObject, loadObjectInto, openObject, type Backend, type BackendMap } from '@tsbpf/core';
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
 import { KernelBackend, probe } from '@tsbpf/kernel';
@@ -173,5 +173,58 @@ describe('externs (externs.bpf.c): .kconfig filled from a configuration, __ksym 
     expect(() => loadObjectInto(obj(), new InterpBackend(), { kconfig })).toThrow(
       expect.objectContaining({ code: 'E_OBJ_EXTERN', program: 'ksyms', message: expect.stringMatching(/^ksyms, insn 1 \(externs\.bpf\.c:\d+: .+\): uses the __ksym extern bpf_prog_active, which only the kernel can resolve/) }),
     );
+  });
+});
+
+describe('pinning (pinning.bpf.c): LIBBPF_PIN_BY_NAME maps pinned in bpffs and reused', () => {
+  const obj = () => openObject(new Uint8Array(readFileSync(join(fixtures, 'pinning.bpfel.o'))));
+  const packet = new Uint8Array(64);
+
+  it('reads the pinning of the definition', () => {
+    expect(obj().map('tsbpf_pinned')!.pinning).toBe(1);
+    expect(obj().map('local')!.pinning).toBeUndefined();
+  });
+
+  it('user-space backends have no store to pin in: every load starts from a fresh map', () => {
+    for (let i = 0; i < 2; i++) {
+      const l = loadObjectInto(obj(), new InterpBackend());
+      expect(l.program('bump').testRun({ data: packet }).retval).toBe(1n);
+    }
+  });
+
+  const kernel = probe();
+  const bpffs = existsSync('/sys/fs/bpf') && kernel.ok;
+  if (!bpffs) console.log(`pinning on the kernel skipped: ${kernel.ok ? 'no bpffs at /sys/fs/bpf' : kernel.reason}`);
+  it.runIf(bpffs)('the kernel: the second load reuses the pinned map (the count goes on), the unpinned one starts over, a mismatch is refused', () => {
+    const root = mkdtempSync('/sys/fs/bpf/tsbpf-pin-');
+    try {
+      const counts: bigint[][] = [];
+      for (let i = 0; i < 2; i++) {
+        const k = new KernelBackend();
+        try {
+          const l = loadObjectInto(obj(), k, { pinRoot: root });
+          const r = [l.program('bump').testRun({ data: packet }).retval, l.program('bump').testRun({ data: packet }).retval];
+          counts.push([...r, u64(l.map('local'), key32(0))!]);
+        } finally {
+          k.close();
+        }
+      }
+      expect(counts).toEqual([[1n, 2n, 2n], [3n, 4n, 2n]]);
+      expect(existsSync(join(root, 'tsbpf_pinned'))).toBe(true);
+      expect(existsSync(join(root, 'local'))).toBe(false);
+      // Something else pinned under that name: a hash map, not the array the object defines.
+      rmSync(join(root, 'tsbpf_pinned'));
+      const k = new KernelBackend();
+      try {
+        (k.createMap({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1 }) as unknown as { pin(p: string): void }).pin(join(root, 'tsbpf_pinned'));
+        expect(() => loadObjectInto(obj(), k, { pinRoot: root })).toThrow(
+          expect.objectContaining({ code: 'E_OBJ_PIN', message: expect.stringContaining('type 1 (the object wants 2)') }),
+        );
+      } finally {
+        k.close();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -38,6 +38,8 @@ export interface BackendMap {
   nextKey(key?: Uint8Array): Uint8Array | undefined;
   /** Releases the map. */
   close(): void;
+  /** Pins the map at `path` so it outlives the process (the kernel's bpffs); absent where there is no such store. */
+  pin?(path: string): void;
 }
 
 /** A program ready to be loaded: instructions plus what the kernel's `BPF_PROG_LOAD` needs. */
@@ -127,4 +129,10 @@ export interface Backend {
   load(spec: ProgramSpec): LoadedProgram;
   /** Releases everything the backend created. */
   close(): void;
+  /**
+   * Backends with a persistent object store (the kernel's bpffs): the map pinned at `path`, or
+   * `undefined` when nothing is pinned there. The object loader uses it, with
+   * {@link BackendMap.pin}, for `LIBBPF_PIN_BY_NAME` maps.
+   */
+  openPinnedMap?(path: string): BackendMap | undefined;
 }

@@ -238,7 +238,9 @@ export type ObjectErrorCode =
   /** CO-RE relocations, but no target BTF to resolve them against. */
   | 'E_OBJ_CORE'
   /** A program or map the object does not have. */
-  | 'E_OBJ_MISSING';
+  | 'E_OBJ_MISSING'
+  /** A map pinned where a `LIBBPF_PIN_BY_NAME` map goes that does not match its definition. */
+  | 'E_OBJ_PIN';
 
 /**
  * An object that opened but cannot load as asked: `program` and `insn` (a slot of the linked

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { type Backend, type MapSpec, type ProgramSpec } from '@tsbpf/core';
 import { loadBtf, type KernelBtf } from './btf-load.js';
@@ -28,6 +29,14 @@ export class KernelBackend implements Backend {
     } finally {
       if (template && !opts.innerMap) template.close();
     }
+  }
+
+  /** The map pinned at `path` in bpffs (`BPF_OBJ_GET`), or `undefined` when nothing is there. */
+  openPinnedMap(path: string): KernelMap | undefined {
+    if (!existsSync(path)) return undefined;
+    const m = KernelMap.fromPinned(path);
+    this.owned.add(m);
+    return m;
   }
 
   /**

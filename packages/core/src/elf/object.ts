@@ -548,6 +548,25 @@ export interface LoadObjectOptions {
    * name a program left out stay empty.
    */
   autoload?: readonly string[];
+  /**
+   * Where `LIBBPF_PIN_BY_NAME` maps are pinned, as libbpf's `pin_root_path` (default `/sys/fs/bpf`):
+   * a map already pinned at `<pinRoot>/<name>` is reused (it must match the definition), otherwise
+   * the new map is pinned there. Only backends with a persistent store (the kernel) pin.
+   */
+  pinRoot?: string;
+}
+
+/** libbpf's `LIBBPF_PIN_BY_NAME`. */
+const PIN_BY_NAME = 1;
+
+/** Why a pinned map cannot stand in for a definition (libbpf's `map_is_reuse_compat`), or `undefined`. */
+function pinMismatch(pinned: MapSpec, want: MapSpec): string | undefined {
+  const fields: [string, number, number][] = [
+    ['type', pinned.type, want.type], ['key_size', pinned.keySize, want.keySize], ['value_size', pinned.valueSize, want.valueSize],
+    ['max_entries', pinned.maxEntries, want.maxEntries], ['map_flags', pinned.flags ?? 0, want.flags ?? 0],
+  ];
+  const bad = fields.filter(([, a, b]) => a !== b).map(([n, a, b]) => `${n} ${a} (the object wants ${b})`);
+  return bad.length ? bad.join(', ') : undefined;
 }
 
 /** The program's instructions with the map references of `refs` filled in with descriptors and, given a target BTF, its CO-RE relocations resolved. */
@@ -660,9 +679,17 @@ export function loadObjectInto(obj: BpfObject, backend: Backend, opts: LoadObjec
   const fds: number[] = [];
   const infos: LoadedMapInfo[] = [];
   for (const m of obj.maps) {
-    const bm = backend.createMap(m.spec);
+    const pinPath = m.pinning === PIN_BY_NAME && backend.openPinnedMap ? `${(opts.pinRoot ?? '/sys/fs/bpf').replace(/\/+$/, '')}/${m.name}` : undefined;
+    const pinned = pinPath ? backend.openPinnedMap!(pinPath) : undefined;
+    if (pinned) {
+      const why = pinMismatch(pinned.spec, m.spec);
+      if (why) throw new ObjectError('E_OBJ_PIN', `map ${m.name}: the map pinned at ${pinPath} cannot be reused: ${why}`);
+    }
+    const bm = pinned ?? backend.createMap(m.spec);
     const initial = m.kconfig ? kconfigValue(m, opts.kconfig) : m.initial;
-    if (initial) bm.update(new Uint8Array(4), initial);
+    // A reused pinned map keeps its contents, as with libbpf.
+    if (initial && !pinned) bm.update(new Uint8Array(4), initial);
+    if (pinPath && !pinned) bm.pin?.(pinPath);
     maps.set(m.name, bm);
     fds.push(bm.fd);
     infos.push({ fd: bm.fd, name: m.name, spec: m.spec, frozen: m.section === '.rodata' || m.section.startsWith('.rodata.') || m.section === '.kconfig' });
