@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Btf, CoreError, ElfError, ObjectError, loadObjectInto, openObject, type Backend, type BpfObject, type LoadObjectOptions } from '@tsbpf/core';
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
-import { KernelBackend, kernelConfig, probe } from '@tsbpf/kernel';
+import { KernelBackend, kernelConfig, kernelSymbols, probe } from '@tsbpf/kernel';
 import { lineInfoOf, verify, type VerifyOptions } from '@tsbpf/verifier';
 import { CliExit } from './io.js';
 
@@ -76,6 +76,8 @@ export function runObject(file: string, bytes: Uint8Array, opts: { backend: stri
       loaded = loadObjectInto(obj, backend, {
         ...loadOpts,
         autoload: [...new Set(autoload)],
+        // __ksym externs and kfuncs: vmlinux BTF ids and kallsyms addresses, for the kernel only.
+        ...(userSpace ? {} : { ksyms: kernelSymbols() }),
         ...(userSpace ? {
           verify: (spec, maps) => {
             const p = obj.programs.find((q) => q.name.slice(0, 15) === spec.name);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MapType, loadObject, loadObjectInto, openObject, type Backend, type BackendMap } from '@tsbpf/core';
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
-import { KernelBackend, probe } from '@tsbpf/kernel';
+import { KernelBackend, kernelSymbols, probe } from '@tsbpf/kernel';
 import { verify } from '@tsbpf/verifier';
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'test', 'fixtures', 'elf');
@@ -138,6 +138,38 @@ describe('externs (externs.bpf.c): .kconfig filled from a configuration, __ksym 
     ]);
     expect(o.program('ksyms')!.externs.map((e) => [e.name, e.kind])).toEqual([['bpf_prog_active', 'ksym'], ['bpf_task_acquire', 'kfunc']]);
     expect(o.program('kconfig')!.externs).toEqual([]);
+    expect(o.program('kernel_syms')!.externs.map((e) => [e.name, e.kind, e.typed, e.weak])).toEqual([
+      ['bpf_rcu_read_lock', 'kfunc', true, false], ['bpf_rcu_read_unlock', 'kfunc', true, false], ['_stext', 'ksym', false, false],
+      ['tsbpf_no_such_kfunc', 'kfunc', true, true], ['tsbpf_no_such_kfunc', 'kfunc', true, true], // its address, then the call
+    ]);
+    expect(o.program('typed_ksym')!.externs.map((e) => [e.name, e.kind, e.typed, e.weak])).toEqual([['bpf_prog_active', 'ksym', true, false]]);
+  });
+
+  it.runIf(probe().ok)('the kernel: kfuncs, a typed and a typeless __ksym and a missing __weak kfunc resolve as libbpf resolves them, and the program runs', () => {
+    const stext = readFileSync('/proc/kallsyms', 'utf8').split('\n').find((l) => l.endsWith(' _stext'))!.split(' ')[0];
+    const k = new KernelBackend();
+    try {
+      const l = loadObjectInto(obj(), k, { kconfig, autoload: ['kernel_syms'], ksyms: kernelSymbols() });
+      expect(l.program('kernel_syms').testRun({ data: new Uint8Array(64) }).retval).toBe(2n);
+      // _stext's address, and bpf_ksym_exists(tsbpf_no_such_kfunc) false
+      expect([u64(l.map('out'), key32(0)), u64(l.map('out'), key32(1))]).toEqual([BigInt(`0x${stext}`), 0n]);
+      // A typed ksym becomes BPF_PSEUDO_BTF_ID of its vmlinux VAR: the kernel names the variable from
+      // the id we gave; it then needs its address in kallsyms (CONFIG_KALLSYMS_ALL, which this kernel may lack).
+      try {
+        const t = loadObjectInto(obj(), k, { kconfig, autoload: ['typed_ksym'], ksyms: kernelSymbols() });
+        expect(t.program('typed_ksym').testRun({ data: new Uint8Array(64) }).retval).toBe(2n);
+        expect(u64(t.map('out'), key32(2))).toBe(1n);
+      } catch (e) {
+        expect((e as { log?: string }).log).toContain("ldimm64 failed to find the address for kernel symbol 'bpf_prog_active'");
+        console.log('typed __ksym: the kernel resolved our BTF id to bpf_prog_active but has no kallsyms address for it (no CONFIG_KALLSYMS_ALL)');
+      }
+      // A resolver that knows nothing: the first non-weak extern stops the load, named.
+      expect(() => loadObjectInto(obj(), new KernelBackend(), { kconfig, autoload: ['kernel_syms'], ksyms: () => undefined })).toThrow(
+        expect.objectContaining({ code: 'E_OBJ_EXTERN', message: expect.stringContaining('calls the kfunc bpf_rcu_read_lock, which this kernel does not have') }),
+      );
+    } finally {
+      k.close();
+    }
   });
 
   const backends: [string, () => Backend][] = [['interp', () => new InterpBackend()], ['jit-wasm', () => new JitBackend()]];
@@ -171,7 +203,7 @@ describe('externs (externs.bpf.c): .kconfig filled from a configuration, __ksym 
     expect(() => loadObjectInto(obj(), new InterpBackend(), { kconfig: noHz, autoload: ['kconfig'] })).toThrow(expect.objectContaining({ code: 'E_OBJ_KCONFIG' }));
     expect(() => loadObjectInto(obj(), new InterpBackend(), { kconfig: { ...kconfig, CONFIG_BPF_SYSCALL: 'm' }, autoload: ['kconfig'] })).toThrow(/is a bool/);
     expect(() => loadObjectInto(obj(), new InterpBackend(), { kconfig })).toThrow(
-      expect.objectContaining({ code: 'E_OBJ_EXTERN', program: 'ksyms', message: expect.stringMatching(/^ksyms, insn 1 \(externs\.bpf\.c:\d+: .+\): uses the __ksym extern bpf_prog_active, which only the kernel can resolve/) }),
+      expect.objectContaining({ code: 'E_OBJ_EXTERN', program: 'ksyms', message: expect.stringMatching(/^ksyms, insn 1 \(externs\.bpf\.c:\d+: .+\): uses the __ksym extern bpf_prog_active, which only a backend with a kernel can resolve/) }),
     );
   });
 });

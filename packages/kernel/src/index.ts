@@ -11,5 +11,5 @@ export { attachTracepoint, attachRawTracepoint, attachTpBtf, attachUprobe, attac
 export { uprobeOffset } from './elf-symbols.js';
 export { RingBufReader } from './ringbuf.js';
 export { PerfBufReader, type PerfRecord } from './perfbuf.js';
-export { vmlinuxBtf, tpBtfId, kernelFuncId } from './btf.js';
+export { vmlinuxBtf, tpBtfId, kernelFuncId, kernelSymbols } from './btf.js';
 export { kernelConfig } from './kconfig.js';

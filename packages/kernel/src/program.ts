@@ -109,8 +109,8 @@ function loadWithBtf(spec: ProgramSpec, opts: KernelLoadOptions, btf: KernelBtf 
         size = Math.max(size * 4, 1 << 20);
         continue;
       }
-      if (!logBuf && (e.errno === 13 || e.errno === 22 || e.errno === 7)) {
-        size = 1 << 20; // retry once with a log to explain the rejection
+      if (!logBuf) {
+        size = 1 << 20; // retry once with a log to explain the rejection (EACCES, EINVAL, E2BIG, ENOENT, ENOTSUPP, ...)
         continue;
       }
       const log = logBuf ? decodeLog(logBuf) : '';

@@ -5,7 +5,7 @@ import { BtfError, CoreError, ElfError, ObjectError } from '../errors.js';
 import { fixupObjectBtf } from '../btf/fixup.js';
 import { patchCoreInsn, resolveCoreRelo, type CoreReloKind } from '../btf/core.js';
 import { decode, type Insn } from '../isa/insn.js';
-import { PseudoLd } from '../isa/opcodes.js';
+import { PseudoCall, PseudoLd } from '../isa/opcodes.js';
 import { MapType } from '../uapi/map-types.js';
 import type { AttachType } from '../uapi/attach-types.js';
 import type { ProgType } from '../uapi/prog-types.js';
@@ -52,7 +52,21 @@ export interface ExternRef {
   slot: number;
   name: string;
   kind: 'ksym' | 'kfunc';
+  /** A `__ksym` variable with a BTF type (resolved to its vmlinux BTF id) rather than `const void` (an address). */
+  typed: boolean;
+  /** `__weak`: may stay unresolved (0). */
+  weak: boolean;
 }
+
+/** What a kernel symbol resolves to: a vmlinux BTF id (typed variables, kfuncs) or an address (typeless variables). */
+export type KsymResolution = { btfId: number } | { address: bigint };
+
+/**
+ * Resolves `__ksym` externs and kfuncs for a backend that has a kernel (libbpf: vmlinux BTF for typed
+ * variables and kfuncs, `/proc/kallsyms` for typeless ones); `undefined` when the kernel has no such symbol.
+ * `@tsbpf/kernel`'s `kernelSymbols()` is one.
+ */
+export type KsymResolver = (ref: { name: string; kind: 'ksym' | 'kfunc'; typed: boolean }) => KsymResolution | undefined;
 
 /** A use of a map in a program: the `lddw` at `slot` loads the map (`fd`) or a pointer into its value (`value`). */
 export interface MapRef {
@@ -298,6 +312,12 @@ export function openObject(bytes: Uint8Array): BpfObject {
     maps.push({ name: '.kconfig', kind: 'data', section: '.kconfig', spec: { type: MapType.Array, keySize: 4, valueSize: Math.ceil(size / 8) * 8, maxEntries: 1, name: '.kconfig' }, initial: new Uint8Array(Math.ceil(size / 8) * 8), kconfig });
   }
   for (const y of f.symbols) if (y.shndx === 0 && y.name && !externs.has(y.name)) externs.set(y.name, { kind: 'ksym' });
+  // `extern const void x __ksym` is typeless (an address); any other type makes a typed ksym (a BTF id).
+  const ksymsSec = btf?.types.find((t) => t.kind === BtfKind.Datasec && t.name === '.ksyms');
+  const typedKsyms = new Set((ksymsSec?.secinfo ?? []).map((i) => btf!.type(i.type)).filter((v) => v.kind === BtfKind.Var && v.type !== 0 && btf!.resolve(v.type).id !== 0).map((v) => v.name));
+  // clang describes an extern function (`extern void f(void) __ksym`) as a BTF FUNC of extern linkage.
+  const externFuncs = new Set((btf?.types ?? []).filter((t) => t.kind === BtfKind.Func && t.vlen === 2).map((t) => t.name));
+  const weakSyms = new Set(f.symbols.filter((y) => y.shndx === 0 && y.bind === SymbolBind.WEAK).map((y) => y.name));
 
   // ---- programs ----
   const slotsOf = new Map<number, Uint8Array>();
@@ -311,7 +331,7 @@ export function openObject(bytes: Uint8Array): BpfObject {
   const resolve: Resolver = (sym, at) => {
     const e = sym.shndx === 0 ? externs.get(sym.name) : undefined;
     if (e?.kind === 'kconfig') return { map: e.map, kind: 'value', offset: e.offset };
-    if (e?.kind === 'ksym') return { extern: sym.name };
+    if (e?.kind === 'ksym') return { extern: sym.name, kind: sym.type === SymbolType.FUNC || externFuncs.has(sym.name) ? 'kfunc' : 'ksym' };
     return mapRef(f, sym, at, mapBySymbol, mapBySection);
   };
   for (const s of f.sections) {
@@ -320,6 +340,10 @@ export function openObject(bytes: Uint8Array): BpfObject {
     if (!kind) throw new ElfError('E_ELF_SECTION', `program section "${s.name}" is not one libbpf knows (SEC("xdp"), SEC("kprobe/..."), SEC("tracepoint/..."), ...)`, s.offset);
     for (const fn of funcsIn(s.index)) {
       const l = link(f, fn, slots, funcsIn, resolve, ext);
+      for (const e of l.externs) {
+        e.typed = e.kind === 'kfunc' || typedKsyms.has(e.name);
+        e.weak = weakSyms.has(e.name);
+      }
       const lineInfo = l.lineInfo;
       programs.push({
         name: fn.name, section: s.name, progType: kind.progType, ...(kind.expectedAttachType !== undefined ? { expectedAttachType: kind.expectedAttachType } : {}),
@@ -353,7 +377,7 @@ export function loadObject(bytes: Uint8Array, opts: LoadObjectOptions = {}): Bpf
 }
 
 /** Resolves the symbol of an `R_BPF_64_64`: a map, global data, a `.kconfig` variable or a `__ksym` extern. */
-type Resolver = (sym: ElfSymbol, at: number) => { map: number; kind: 'fd' | 'value'; offset: number } | { extern: string };
+type Resolver = (sym: ElfSymbol, at: number) => { map: number; kind: 'fd' | 'value'; offset: number } | { extern: string; kind: 'ksym' | 'kfunc' };
 
 /** What an `R_BPF_64_64` against `sym` on an `lddw` refers to. */
 function mapRef(f: ElfFile, sym: ElfSymbol, at: number, bySymbol: Map<string, number>, bySection: Map<number, number>): { map: number; kind: 'fd' | 'value'; offset: number } {
@@ -448,7 +472,7 @@ function link(
         if (r.type !== RelocType.R_BPF_64_64) throw new ElfError('E_ELF_RELOCATION', `lddw in ${sec.name} has relocation type ${r.type}, not R_BPF_64_64`, at);
         const target = f.symbols[r.symbol];
         if (!target) throw new ElfError('E_ELF_RELOCATION', `relocation against symbol ${r.symbol}, which does not exist`, at);
-        if (target.type === SymbolType.FUNC || (f.sections[target.shndx]?.flags ?? 0) & EXEC) {
+        if (target.shndx !== 0 && (target.type === SymbolType.FUNC || (f.sections[target.shndx]?.flags ?? 0) & EXEC)) {
           // A callback (bpf_loop, bpf_for_each_map_elem, timers): BPF_PSEUDO_FUNC, imm relative like a call.
           const targetSlot = (target.value + view.getInt32(k * 8 + 4, true)) / 8;
           if (!Number.isInteger(targetSlot)) throw new ElfError('E_ELF_RELOCATION', `callback address in ${sec.name} is not at an instruction`, at);
@@ -458,7 +482,8 @@ function link(
           view.setInt32(k * 8 + 12, 0, true);
         } else {
           const ref = resolve(target, at);
-          if ('extern' in ref) externs.push({ slot: base + k, name: ref.extern, kind: 'ksym' });
+          // An extern variable, or the address of an extern function (bpf_ksym_exists(kfunc)).
+          if ('extern' in ref) externs.push({ slot: base + k, name: ref.extern, kind: ref.kind, typed: false, weak: false });
           else {
             const offset = ref.kind === 'value' ? ref.offset + view.getInt32(k * 8 + 4, true) : 0;
             code[k * 8 + 1] = (code[k * 8 + 1] & 0x0f) | ((ref.kind === 'fd' ? PseudoLd.MAP_FD : PseudoLd.MAP_VALUE) << 4);
@@ -469,7 +494,7 @@ function link(
         }
       } else if (op === 0x85 && r && f.symbols[r.symbol]?.shndx === 0) {
         // A call to an extern function: a kfunc (`extern ... __ksym`), resolved by the kernel's BTF.
-        externs.push({ slot: base + k, name: f.symbols[r.symbol].name, kind: 'kfunc' });
+        externs.push({ slot: base + k, name: f.symbols[r.symbol].name, kind: 'kfunc', typed: true, weak: false });
       } else if (op === 0x85 && src === 1) {
         // bpf-to-bpf call: the callee's slot in its section, then where it lands in the linked code.
         let calleeSec = sym.shndx;
@@ -554,6 +579,11 @@ export interface LoadObjectOptions {
    * the new map is pinned there. Only backends with a persistent store (the kernel) pin.
    */
   pinRoot?: string;
+  /**
+   * Resolves `__ksym` variables and kfunc calls (a backend with a kernel: `kernelSymbols()` of
+   * `@tsbpf/kernel`). Without it, a program that uses one does not load (`E_OBJ_EXTERN`).
+   */
+  ksyms?: KsymResolver;
 }
 
 /** libbpf's `LIBBPF_PIN_BY_NAME`. */
@@ -570,10 +600,35 @@ function pinMismatch(pinned: MapSpec, want: MapSpec): string | undefined {
 }
 
 /** The program's instructions with the map references of `refs` filled in with descriptors and, given a target BTF, its CO-RE relocations resolved. */
-export function resolveProgram(p: ObjectProgram, fds: readonly number[], core?: { local: Btf; target: Btf }): Insn[] {
+export function resolveProgram(
+  p: ObjectProgram,
+  fds: readonly number[],
+  core?: { local: Btf; target: Btf },
+  ksyms?: ReadonlyMap<string, KsymResolution | undefined>,
+): Insn[] {
   const code = new Uint8Array(p.code);
   const view = new DataView(code.buffer);
   for (const r of p.refs) view.setInt32(r.slot * 8 + 4, fds[r.map], true);
+  for (const e of ksyms ? p.externs : []) {
+    // As libbpf: a typed variable is BPF_PSEUDO_BTF_ID of its vmlinux VAR, a typeless one its
+    // address, a kfunc BPF_PSEUDO_KFUNC_CALL of its FUNC; an unresolved __weak one is 0.
+    const r = ksyms!.get(e.name);
+    const at = e.slot * 8;
+    if (code[at] === 0x85) {
+      code[at + 1] = (code[at + 1] & 0x0f) | (PseudoCall.KFUNC << 4);
+      view.setInt16(at + 2, 0, true);
+      view.setInt32(at + 4, r && 'btfId' in r ? r.btfId : 0, true);
+    } else if (r && 'btfId' in r) {
+      code[at + 1] = (code[at + 1] & 0x0f) | (PseudoLd.BTF_ID << 4);
+      view.setInt32(at + 4, r.btfId, true);
+      view.setInt32(at + 12, 0, true); // btf_obj_fd 0: vmlinux
+    } else {
+      const address = r && 'address' in r ? BigInt.asUintN(64, r.address) : 0n;
+      code[at + 1] &= 0x0f;
+      view.setUint32(at + 4, Number(address & 0xffffffffn), true);
+      view.setUint32(at + 12, Number(address >> 32n), true);
+    }
+  }
   if (core) {
     // As libbpf: candidates that failed one relocation of a type are dropped for the next ones.
     const candidateCache = new Map<number, number[]>();
@@ -665,10 +720,13 @@ export function loadObjectInto(obj: BpfObject, backend: Backend, opts: LoadObjec
     if (!obj.program(name)) throw new ObjectError('E_OBJ_MISSING', `the object has no program ${name} (programs: ${obj.programs.map((p) => p.name).join(', ')})`, name);
   }
   const chosen = obj.programs.filter((p) => !opts.autoload || opts.autoload.includes(p.name));
+  const ksyms = new Map<string, KsymResolution | undefined>();
   for (const p of chosen) {
-    const e = p.externs[0];
-    if (e && !opts.coreByBackend) {
-      throw new ObjectError('E_OBJ_EXTERN', `${where(p, e.slot)}: ${e.kind === 'kfunc' ? 'calls the kfunc' : 'uses the __ksym extern'} ${e.name}, which only the kernel can resolve (this loader does not resolve kernel symbols yet)`, p.name, e.slot);
+    for (const e of p.externs) {
+      const what = `${e.kind === 'kfunc' ? 'calls the kfunc' : `uses the ${e.typed ? '' : 'typeless '}__ksym extern`} ${e.name}`;
+      if (!opts.ksyms) throw new ObjectError('E_OBJ_EXTERN', `${where(p, e.slot)}: ${what}, which only a backend with a kernel can resolve (pass ksyms: kernelSymbols() of @tsbpf/kernel)`, p.name, e.slot);
+      if (!ksyms.has(e.name)) ksyms.set(e.name, opts.ksyms({ name: e.name, kind: e.kind, typed: e.typed }));
+      if (!ksyms.get(e.name) && !e.weak) throw new ObjectError('E_OBJ_EXTERN', `${where(p, e.slot)}: ${what}, which this kernel does not have (declare it __weak to load without it)`, p.name, e.slot);
     }
     const c = p.coreRelos[0];
     if (c && !opts.targetBtf && !opts.coreByBackend) {
@@ -699,7 +757,7 @@ export function loadObjectInto(obj: BpfObject, backend: Backend, opts: LoadObjec
   const programs = new Map<string, LoadedProgram>();
   for (const p of chosen) {
     const spec: ProgramSpec = {
-      insns: resolveProgram(p, fds, core), progType: p.progType, license: p.license || undefined, name: p.name.slice(0, 15),
+      insns: resolveProgram(p, fds, core, opts.ksyms ? ksyms : undefined), progType: p.progType, license: p.license || undefined, name: p.name.slice(0, 15),
       ...(p.expectedAttachType !== undefined ? { expectedAttachType: p.expectedAttachType } : {}),
       ...(p.flags ? { flags: p.flags } : {}),
     };
