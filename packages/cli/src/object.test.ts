@@ -92,7 +92,7 @@ describe('tsbpf objdump FILE.o', () => {
     const source = readFileSync(join(fixtures, 'minimal.bpf.c'), 'utf8').split('\n');
     const line = source.findIndex((l) => l.includes('return v * factor + seed;')) + 1;
     expect(text).toContain(`; return v * factor + seed;  [minimal.bpf.c:${line}]`);
-    expect(text).toMatch(/\n0{14}18 <scale>:\n; return v \* factor \+ seed;/);
+    expect(text).toMatch(/\n0{14}90 <scale>:\n; return v \* factor \+ seed;/); // slot 18, byte 0x90
   });
 });
 

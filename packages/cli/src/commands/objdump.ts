@@ -66,7 +66,8 @@ export function register(program: Command, io: CliIo): void {
               // As llvm-objdump -S does: the C line (from .BTF.ext line_info) before its first instruction.
               const notes: string[] = [];
               const fn = funcs.get(slot);
-              if (fn !== undefined && slot > 0) notes.push('', `${String(slot).padStart(16, '0')} <${fn}>:`);
+              // llvm-objdump's symbol line: the byte offset in hex
+              if (fn !== undefined && slot > 0) notes.push('', `${(slot * 8).toString(16).padStart(16, '0')} <${fn}>:`);
               const l = lines.get(slot);
               if (l && `${l.lineNum}:${l.line}` !== lastLine) {
                 notes.push(`; ${l.line.trim()}  [${l.fileName.replace(/^.*\//, '')}:${l.lineNum}]`);
