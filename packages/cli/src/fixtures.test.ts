@@ -14,7 +14,7 @@ import {
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
 import { KernelBackend, RingBufReader, probe, type KernelMap } from '@tsbpf/kernel';
-import { funcsFromBtf, lineInfoOf, verify, type VerifierMap } from '@tsbpf/verifier';
+import { objectVerifier } from '@tsbpf/verifier';
 import { CliExit } from './io.js';
 import { runObject } from './object-run.js';
 
@@ -71,25 +71,8 @@ function global(obj: BpfObject, l: LoadedObject, name: string, size: number): Ui
 }
 
 // ---- loading ----
-/** Our verifier as the loader's `verify` hook: func_info and line_info from the object's BTF, map facts from the object. */
-function ourVerifier(obj: BpfObject): (spec: ProgramSpec, maps: LoadedMapInfo[]) => void {
-  return (spec, maps) => {
-    const vmaps: VerifierMap[] = maps.map((m) => ({
-      fd: m.fd, name: m.name, type: m.spec.type, keySize: m.spec.keySize, valueSize: m.spec.valueSize, maxEntries: m.spec.maxEntries,
-      ...(m.spec.flags ? { flags: m.spec.flags } : {}), frozen: m.frozen,
-      ...(m.frozen && obj.map(m.name)?.initial ? { initialValue: obj.map(m.name)!.initial } : {}),
-      ...(m.spec.innerMap ? { inner: { type: m.spec.innerMap.type, keySize: m.spec.innerMap.keySize, valueSize: m.spec.innerMap.valueSize, maxEntries: m.spec.innerMap.maxEntries } } : {}),
-    }));
-    const funcInfo = spec.btf?.funcInfo;
-    const p = obj.programs.find((q) => q.name.slice(0, 15) === spec.name);
-    const r = verify(spec.insns, {
-      progType: spec.progType, expectedAttachType: spec.expectedAttachType, license: spec.license, maps: vmaps,
-      ...(funcInfo?.length && obj.btf ? { funcs: funcsFromBtf(obj.btf, funcInfo.map((f) => [f.insnOff, f.typeId] as const), spec.progType) } : {}),
-      ...(spec.btf?.lineInfo?.length && p ? { lineInfo: lineInfoOf(p) } : {}),
-    });
-    if (!r.ok) throw new Error(`our verifier rejected ${spec.name}: ${r.error?.message}\n${r.log}`);
-  };
-}
+/** Our verifier as the loader's `verify` hook (func_info, line_info, map flags and frozen constants, as the kernel gets them). */
+const ourVerifier = objectVerifier;
 
 type BackendName = 'interp' | 'jit-wasm' | 'kernel';
 
@@ -483,7 +466,7 @@ describe('the clang-built fixtures', () => {
         const obj = open(c.fixture);
         c.prepare?.(obj);
         const fds = obj.maps.map((_, i) => 100 + i);
-        const infos: LoadedMapInfo[] = obj.maps.map((m, i) => ({ fd: fds[i], name: m.name, spec: m.spec, frozen: m.section.startsWith('.rodata') }));
+        const infos: LoadedMapInfo[] = obj.maps.map((m, i) => ({ fd: fds[i], name: m.name, spec: m.spec, frozen: m.section.startsWith('.rodata'), ...(m.initial ? { initial: m.initial } : {}) }));
         const core = c.core && obj.btf ? { local: obj.btf, target: vmlinux! } : undefined;
         for (const p of obj.programs) {
           const funcInfo = p.funcInfo.map((f) => ({ insnOff: f.slot, typeId: f.typeId }));

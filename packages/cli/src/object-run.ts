@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { Btf, CoreError, ElfError, ObjectError, loadObjectInto, openObject, type Backend, type BpfObject, type LoadObjectOptions } from '@tsbpf/core';
+import { Btf, CoreError, ElfError, ObjectError, VerifierError, loadObjectInto, openObject, type Backend, type BpfObject, type LoadObjectOptions } from '@tsbpf/core';
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
 import { KernelBackend, kernelConfig, kernelSymbols, probe } from '@tsbpf/kernel';
-import { lineInfoOf, verify, type VerifyOptions } from '@tsbpf/verifier';
+import { objectVerifier } from '@tsbpf/verifier';
 import { CliExit } from './io.js';
 
 /** Whether the bytes are an ELF file (`\x7fELF`). */
@@ -78,29 +78,11 @@ export function runObject(file: string, bytes: Uint8Array, opts: { backend: stri
         autoload: [...new Set(autoload)],
         // __ksym externs and kfuncs: vmlinux BTF ids and kallsyms addresses, for the kernel only.
         ...(userSpace ? {} : { ksyms: kernelSymbols() }),
-        ...(userSpace ? {
-          verify: (spec, maps) => {
-            const p = obj.programs.find((q) => q.name.slice(0, 15) === spec.name);
-            const options: VerifyOptions = {
-              progType: spec.progType, expectedAttachType: spec.expectedAttachType, license: spec.license,
-              maps: maps.map((m) => ({ fd: m.fd, name: m.name, type: m.spec.type, keySize: m.spec.keySize, valueSize: m.spec.valueSize, maxEntries: m.spec.maxEntries, frozen: m.frozen })),
-              // the line_info the kernel would get (spec.btf has its offsets, p the strings): the log
-              // prints the C source lines as the kernel's does
-              ...(spec.btf?.lineInfo?.length && p ? { lineInfo: lineInfoOf(p) } : {}),
-            };
-            let r = verify(spec.insns, options);
-            if (!r.ok) {
-              // As libbpf: the load without a log failed, so again with one (level 1: the path to the error).
-              r = verify(spec.insns, { ...options, logLevel: 1 });
-              const li = r.error?.insn !== undefined ? p?.sourceLine(r.error.insn) : undefined;
-              const at = li ? ` at ${li.fileName.replace(/^.*\//, '')}:${li.lineNum}: ${li.line.trim()}` : '';
-              throw new CliExit(`${file}: the verifier rejected ${spec.name}${at}: ${r.error?.message}\n${r.log.trimEnd()}`, 1);
-            }
-          },
-        } : {}),
+        ...(userSpace ? { verify: objectVerifier(obj) } : {}),
       });
     } catch (e) {
       if (e instanceof ElfError || e instanceof ObjectError || e instanceof CoreError) throw new CliExit(`${file}: error: ${e.message} [${e.code}]`, 1);
+      if (e instanceof VerifierError) throw new CliExit(`${file}: ${e.message}\n${e.log.trimEnd()}`, 1);
       if (e instanceof CliExit) throw e;
       throw new CliExit(`${file}: cannot load: ${(e as Error).message.split('\n')[0]}`, 1);
     }

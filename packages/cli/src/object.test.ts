@@ -2,11 +2,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MapType, loadObject, loadObjectInto, openObject, type Backend, type BackendMap } from '@tsbpf/core';
+import { MapFlags, MapType, decode, loadObject, loadObjectInto, openObject, type Backend, type BackendMap } from '@tsbpf/core';
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
 import { KernelBackend, kernelSymbols, probe } from '@tsbpf/kernel';
-import { verify } from '@tsbpf/verifier';
+import { objectVerifier, verify } from '@tsbpf/verifier';
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'test', 'fixtures', 'elf');
 const object = () => openObject(new Uint8Array(readFileSync(join(fixtures, 'minimal.bpfel.o'))));
@@ -257,6 +257,38 @@ describe('pinning (pinning.bpf.c): LIBBPF_PIN_BY_NAME maps pinned in bpffs and r
       }
     } finally {
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('.rodata as libbpf makes it: BPF_F_RDONLY_PROG, frozen after its contents are written', () => {
+  // on_openat with scale()'s read of `factor` (.rodata) turned into a write: r0 = *(u32 *)(r2 + 0)
+  // becomes *(u32 *)(r2 + 0) = r1.
+  const writing = () => {
+    const o = openObject(new Uint8Array(readFileSync(join(fixtures, 'minimal.bpfel.o'))));
+    const p = o.program('on_openat')!;
+    const slot = p.refs.find((r) => o.maps[r.map].name === '.rodata')!.slot + 2;
+    expect(p.code[slot * 8]).toBe(0x61); // ldxw
+    p.code[slot * 8] = 0x63; // stxw
+    p.code[slot * 8 + 1] = 0x12; // dst r2, src r1
+    p.insns = decode(p.code);
+    return o;
+  };
+
+  it('our verifier refuses the write with the kernel\'s message', () => {
+    const o = writing();
+    expect(o.map('.rodata')!.spec.flags! & MapFlags.BPF_F_RDONLY_PROG).toBeTruthy();
+    expect(() => loadObjectInto(o, new InterpBackend(), { verify: objectVerifier(o), autoload: ['on_openat'] })).toThrow(/write into map forbidden, value_size=4 off=0 size=4/);
+  });
+
+  it.runIf(probe().ok)('the kernel refuses it the same way, and the .rodata map it made is frozen', () => {
+    const k = new KernelBackend();
+    try {
+      expect(() => loadObjectInto(writing(), k, { autoload: ['on_openat'] })).toThrow(expect.objectContaining({ log: expect.stringContaining('write into map forbidden, value_size=4 off=0 size=4') }));
+      const l = loadObjectInto(object(), k);
+      expect(() => l.map('.rodata').update(new Uint8Array(4), new Uint8Array(4))).toThrow(expect.objectContaining({ errno: 1 })); // EPERM: frozen
+    } finally {
+      k.close();
     }
   });
 });

@@ -40,6 +40,8 @@ export interface BackendMap {
   close(): void;
   /** Pins the map at `path` so it outlives the process (the kernel's bpffs); absent where there is no such store. */
   pin?(path: string): void;
+  /** `BPF_MAP_FREEZE`: no more writes from user space; the kernel's verifier then treats the value as constant. */
+  freeze?(): void;
 }
 
 /** A program ready to be loaded: instructions plus what the kernel's `BPF_PROG_LOAD` needs. */

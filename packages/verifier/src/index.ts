@@ -5,3 +5,4 @@ export { funcsFromBtf } from './func-info.js';
 export { lineInfoOf } from './line-info.js';
 export type { VerifyOptions, VerifyResult, VerifyError, VerifyStats, VerifierMap, FuncArg, FuncFacts, LineInfo } from './types.js';
 export * from './corpus.js';
+export { objectVerifier } from './object.js';

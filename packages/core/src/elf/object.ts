@@ -7,6 +7,7 @@ import { patchCoreInsn, resolveCoreRelo, type CoreReloKind } from '../btf/core.j
 import { decode, type Insn } from '../isa/insn.js';
 import { PseudoCall, PseudoLd } from '../isa/opcodes.js';
 import { MapType } from '../uapi/map-types.js';
+import { MapFlags } from '../uapi/flags.js';
 import type { AttachType } from '../uapi/attach-types.js';
 import type { ProgType } from '../uapi/prog-types.js';
 import { SectionFlag, SectionType, SymbolBind, SymbolType, parseElf, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
@@ -296,9 +297,11 @@ export function openObject(bytes: Uint8Array): BpfObject {
     // Bounded before allocating: a NOBITS size is not backed by the file.
     if (s.size > MAX_VALUE_SIZE) throw new ElfError('E_ELF_SECTION', `${s.name} is ${s.size} bytes, more than a map value can hold (${MAX_VALUE_SIZE})`, s.offset);
     mapBySection.set(s.index, maps.length);
+    // As libbpf: mmapable (a skeleton maps it), and read-only for programs when it is .rodata.
+    const readOnly = s.name === '.rodata' || s.name.startsWith('.rodata.');
     maps.push({
       name: s.name, kind: 'data', section: s.name,
-      spec: { type: MapType.Array, keySize: 4, valueSize: s.size, maxEntries: 1, name: s.name.slice(0, 15) },
+      spec: { type: MapType.Array, keySize: 4, valueSize: s.size, maxEntries: 1, flags: MapFlags.BPF_F_MMAPABLE | (readOnly ? MapFlags.BPF_F_RDONLY_PROG : 0), name: s.name.slice(0, 15) },
       initial: s.type === SectionType.NOBITS ? new Uint8Array(s.size) : s.data.slice(),
     });
   }
@@ -309,7 +312,7 @@ export function openObject(bytes: Uint8Array): BpfObject {
     for (const k of kconfig) k.weak = f.symbols.some((y) => y.name === k.name && y.bind === SymbolBind.WEAK);
     const size = kconfig.reduce((n, k) => Math.max(n, k.offset + k.size), 0);
     for (const k of kconfig) externs.set(k.name, { kind: 'kconfig', map: maps.length, offset: k.offset });
-    maps.push({ name: '.kconfig', kind: 'data', section: '.kconfig', spec: { type: MapType.Array, keySize: 4, valueSize: Math.ceil(size / 8) * 8, maxEntries: 1, name: '.kconfig' }, initial: new Uint8Array(Math.ceil(size / 8) * 8), kconfig });
+    maps.push({ name: '.kconfig', kind: 'data', section: '.kconfig', spec: { type: MapType.Array, keySize: 4, valueSize: Math.ceil(size / 8) * 8, maxEntries: 1, flags: MapFlags.BPF_F_MMAPABLE | MapFlags.BPF_F_RDONLY_PROG, name: '.kconfig' }, initial: new Uint8Array(Math.ceil(size / 8) * 8), kconfig });
   }
   for (const y of f.symbols) if (y.shndx === 0 && y.name && !externs.has(y.name)) externs.set(y.name, { kind: 'ksym' });
   // `extern const void x __ksym` is typeless (an address); any other type makes a typed ksym (a BTF id).
@@ -532,6 +535,8 @@ export interface LoadedMapInfo {
   spec: MapSpec;
   /** `.rodata`: read-only for programs (libbpf freezes it). */
   frozen: boolean;
+  /** What the loader wrote at key 0 (global data, `.kconfig`): a frozen map's constants. */
+  initial?: Uint8Array;
 }
 
 /** The maps and programs {@link loadObjectInto} created. */
@@ -748,9 +753,14 @@ export function loadObjectInto(obj: BpfObject, backend: Backend, opts: LoadObjec
     // A reused pinned map keeps its contents, as with libbpf.
     if (initial && !pinned) bm.update(new Uint8Array(4), initial);
     if (pinPath && !pinned) bm.pin?.(pinPath);
+    // libbpf freezes what programs only read, so the kernel's verifier knows its values.
+    if (!pinned && (m.spec.flags ?? 0) & MapFlags.BPF_F_RDONLY_PROG) bm.freeze?.();
     maps.set(m.name, bm);
     fds.push(bm.fd);
-    infos.push({ fd: bm.fd, name: m.name, spec: m.spec, frozen: m.section === '.rodata' || m.section.startsWith('.rodata.') || m.section === '.kconfig' });
+    infos.push({
+      fd: bm.fd, name: m.name, spec: m.spec, frozen: m.section === '.rodata' || m.section.startsWith('.rodata.') || m.section === '.kconfig',
+      ...(initial && !pinned ? { initial } : {}),
+    });
   }
   const core = opts.targetBtf && obj.btf && !opts.coreByBackend ? { local: obj.btf, target: opts.targetBtf } : undefined;
   const btfData = opts.programBtf ?? programBtf(obj);
