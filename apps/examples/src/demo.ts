@@ -8,7 +8,7 @@ import { verify } from '@tsbpf/verifier';
 import { RingBufMap, TypedMap, struct, u32, u64 } from '@tsbpf/maps';
 import {
   AsmError, MapType, ProgType, assembleLlvm, decode, disassembleLlvm, disassembleUbpf, encode, objdumpListing,
-  parseConformanceData, program, Mov, Add, JLT, Exit, label, R0, R1, openObject, loadObjectInto,
+  parseConformanceData, program, Mov, Add, JLT, Exit, label, R0, R1, openObject, loadObjectInto, sourceLocation,
 } from '@tsbpf/core';
 
 const shared = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared');
@@ -163,7 +163,7 @@ section('a clang-built BPF object (ELF): opened like libbpf, run on the JIT');
   const call = obj.program('on_openat')!;
   const callSlot = call.funcInfo[1]?.slot ?? 0;
   const line = call.sourceLine(12);
-  console.log(`.BTF.ext: on_openat's call at insn 12 is ${line ? `${line.fileName.replace(/^.*\//, '')}:${line.lineNum}: ${line.line.trim()}` : '?'} -- scale() linked at insn ${callSlot}`);
+  console.log(`.BTF.ext: on_openat's call at insn 12 is ${line ? sourceLocation(line) : '?'} -- scale() linked at insn ${callSlot}`);
   const { programs, maps } = loadObjectInto(obj, new JitBackend());
   for (const first of [1, 2, 2]) programs.get('count_first_byte')!.testRun({ data: Uint8Array.of(first, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) });
   programs.get('on_openat')!.testRun({});

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Btf, CoreError, ElfError, ObjectError, VerifierError, loadObjectInto, openObject, type Backend, type BpfObject, type LoadObjectOptions } from '@tsbpf/core';
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
-import { KernelBackend, kernelConfig, kernelSymbols, probe } from '@tsbpf/kernel';
+import { KernelBackend, kernelConfig, kernelSymbols, probe, vmlinuxBtf } from '@tsbpf/kernel';
 import { objectVerifier } from '@tsbpf/verifier';
 import { CliExit } from './io.js';
 
@@ -45,7 +45,7 @@ export function objectLoadOptions(file: string, obj: BpfObject, opts: { btf?: st
   if (path) {
     if (!existsSync(path)) throw new CliExit(`${file}: the object has CO-RE relocations and there is no target BTF at ${path} (give one with --btf FILE)`, 1);
     try {
-      out.targetBtf = Btf.parse(new Uint8Array(readFileSync(path)));
+      out.targetBtf = path === VMLINUX_BTF ? vmlinuxBtf() : Btf.parse(new Uint8Array(readFileSync(path)));
     } catch (e) {
       throw new CliExit(`${path}: error: ${(e as Error).message}${(e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : ''}`, 1);
     }

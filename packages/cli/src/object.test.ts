@@ -6,7 +6,7 @@ import { MapFlags, MapType, decode, loadObject, loadObjectInto, openObject, type
 import { InterpBackend } from '@tsbpf/interp';
 import { JitBackend } from '@tsbpf/jit-wasm';
 import { KernelBackend, kernelSymbols, probe } from '@tsbpf/kernel';
-import { objectVerifier, verify } from '@tsbpf/verifier';
+import { objectVerifier } from '@tsbpf/verifier';
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'test', 'fixtures', 'elf');
 const object = () => openObject(new Uint8Array(readFileSync(join(fixtures, 'minimal.bpfel.o'))));
@@ -19,15 +19,8 @@ const packet = (first: number) => Uint8Array.from({ length: 64 }, (_, i) => (i =
 
 /** Runs count_first_byte on packets starting with 1, 2, 2; returns counts[1], counts[2] and packets (.bss). */
 function runXdp(backend: Backend, verifyFirst: boolean) {
-  const loaded = loadObjectInto(object(), backend, verifyFirst ? {
-    verify: (spec, maps) => {
-      const r = verify(spec.insns, {
-        progType: spec.progType, expectedAttachType: spec.expectedAttachType, license: spec.license,
-        maps: maps.map((m) => ({ fd: m.fd, name: m.name, type: m.spec.type, keySize: m.spec.keySize, valueSize: m.spec.valueSize, maxEntries: m.spec.maxEntries, frozen: m.frozen })),
-      });
-      if (!r.ok) throw new Error(`our verifier rejected ${spec.name}: ${r.error?.message}\n${r.log}`);
-    },
-  } : {});
+  const obj = object();
+  const loaded = loadObjectInto(obj, backend, verifyFirst ? { verify: objectVerifier(obj) } : {});
   const xdp = loaded.programs.get('count_first_byte')!;
   const rets = [1, 2, 2].map((b) => xdp.testRun({ data: packet(b) }).retval);
   const counts = loaded.maps.get('counts')!;

@@ -22,4 +22,4 @@ export { fixupObjectBtf, type FixupExterns } from './btf/fixup.js';
 export { parseElf, EM_BPF, SectionType, SectionFlag, SymbolBind, SymbolType, SHN_UNDEF, SHN_ABS, SHN_COMMON, type ElfFile, type ElfSection, type ElfSymbol, type ElfRelocation, type ParseElfOptions } from './elf/elf.js';
 export { progTypeOfSection, type SectionProgType } from './elf/sections.js';
 export { openObject, loadObject, loadObjectInto, resolveProgram, programBtf, RelocType, type BpfObject, type ObjectMap, type ObjectProgram, type MapRef, type LoadedObject, type LoadedMapInfo, type LoadObjectOptions, type KconfigVar, type ExternRef, type KsymResolver, type KsymResolution } from './elf/object.js';
-export { parseBtfExt, type BtfExt, type BtfExtSection, type BtfExtFuncInfo, type BtfExtLineInfo, type BtfExtCoreRelo } from './btf/ext.js';
+export { parseBtfExt, sourceLocation, type BtfExt, type BtfExtSection, type BtfExtFuncInfo, type BtfExtLineInfo, type BtfExtCoreRelo } from './btf/ext.js';

@@ -1,4 +1,4 @@
-import { VerifierError, type BpfObject, type LoadedMapInfo, type ProgramSpec } from '@tsbpf/core';
+import { VerifierError, sourceLocation, type BpfObject, type LoadedMapInfo, type ProgramSpec } from '@tsbpf/core';
 import { funcsFromBtf } from './func-info.js';
 import { lineInfoOf } from './line-info.js';
 import type { VerifierMap, VerifyOptions } from './types.js';
@@ -40,7 +40,7 @@ export function objectVerifier(obj: BpfObject): (spec: ProgramSpec, maps: Loaded
     if (verify(spec.insns, options).ok) return;
     const r = verify(spec.insns, { ...options, logLevel: 1 });
     const li = r.error?.insn !== undefined ? p?.sourceLine(r.error.insn) : undefined;
-    const at = li ? ` at ${li.fileName.replace(/^.*\//, '')}:${li.lineNum}: ${li.line.trim()}` : '';
+    const at = li ? ` at ${sourceLocation(li)}` : '';
     throw new VerifierError(`the verifier rejected ${spec.name}${at}: ${r.error?.message}`, r.log, r.error?.errno ?? 13, r.error?.insn);
   };
 }

@@ -12,7 +12,7 @@ const RELOC_TYPES: Record<number, string> = { 0: 'R_BPF_NONE', 1: 'R_BPF_64_64',
 export function register(program: Command, io: CliIo): void {
   program
     .command('objdump')
-    .description('list the sections, maps, programs and relocations of a BPF ELF object, and disassemble its programs')
+    .description('list the sections, maps, programs and relocations of a BPF ELF object, and disassemble its programs with their C source lines (.BTF.ext line_info)')
     .argument('<file>', 'a BPF ELF object (clang -target bpf -c)')
     .option('--no-disassemble', 'headers only')
     .action((file: string, opts: { disassemble: boolean }) => {

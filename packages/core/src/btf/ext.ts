@@ -23,6 +23,11 @@ export interface BtfExtLineInfo {
   col: number;
 }
 
+/** `minimal.bpf.c:47: if (t) *t += scale(packets);`: where a line_info record points, for messages. */
+export function sourceLocation(li: BtfExtLineInfo): string {
+  return `${li.fileName.replace(/^.*\//, '')}:${li.lineNum}: ${li.line.trim()}`;
+}
+
 /** A `bpf_core_relo` record: the instruction at `insnOff` needs a CO-RE relocation. */
 export interface BtfExtCoreRelo {
   /** Byte offset of the instruction in its section. */

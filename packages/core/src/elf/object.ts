@@ -1,6 +1,6 @@
 import type { Backend, BackendMap, LoadedProgram, MapSpec, ProgramSpec } from '../backend.js';
 import { Btf, BtfKind } from '../btf/btf.js';
-import { parseBtfExt, type BtfExt, type BtfExtCoreRelo, type BtfExtLineInfo } from '../btf/ext.js';
+import { parseBtfExt, sourceLocation, type BtfExt, type BtfExtCoreRelo, type BtfExtLineInfo } from '../btf/ext.js';
 import { BtfError, CoreError, ElfError, ObjectError } from '../errors.js';
 import { fixupObjectBtf } from '../btf/fixup.js';
 import { patchCoreInsn, resolveCoreRelo, type CoreReloKind } from '../btf/core.js';
@@ -352,10 +352,11 @@ export function openObject(bytes: Uint8Array): BpfObject {
         name: fn.name, section: s.name, progType: kind.progType, ...(kind.expectedAttachType !== undefined ? { expectedAttachType: kind.expectedAttachType } : {}),
         ...(kind.target !== undefined ? { target: kind.target } : {}), ...(kind.flags ? { flags: kind.flags } : {}), license, code: l.code, refs: l.refs, insns: decode(l.code),
         funcInfo: l.funcInfo, lineInfo, coreRelos: l.coreRelos, externs: l.externs,
+        // lineInfo is sorted by slot: the last record at or before it
         sourceLine: (slot) => {
-          let best: BtfExtLineInfo | undefined;
-          for (const li of lineInfo) if (li.slot <= slot && (!best || li.slot >= (best as BtfExtLineInfo & { slot: number }).slot)) best = li;
-          return best;
+          let i = lineInfo.length - 1;
+          while (i >= 0 && lineInfo[i].slot > slot) i--;
+          return lineInfo[i];
         },
       });
     }
@@ -669,7 +670,7 @@ export function programBtf(obj: BpfObject): Uint8Array | undefined {
 /** Where a slot of a program is, for messages: `prog, insn N (file.c:12: the source line)`. */
 function where(p: ObjectProgram, slot: number): string {
   const li = p.sourceLine(slot);
-  return `${p.name}, insn ${slot}${li ? ` (${li.fileName.replace(/^.*\//, '')}:${li.lineNum}: ${li.line.trim()})` : ''}`;
+  return `${p.name}, insn ${slot}${li ? ` (${sourceLocation(li)})` : ''}`;
 }
 
 /** Fills the `.kconfig` value from the configuration given; missing non-weak externs are an error. */
